@@ -1,0 +1,1 @@
+"""Real-time runtime: fixed-rate loop, chunk executor, safety, watchdog, recorder hook."""
