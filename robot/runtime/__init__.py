@@ -1,1 +1,38 @@
-"""Real-time runtime: fixed-rate loop, chunk executor, safety, watchdog, recorder hook."""
+"""Real-time runtime: one fixed-rate loop for collection, twin evaluation and deployment.
+
+- `scheduler`: deadline-based `RateScheduler`, `TickTiming`, `LoopTelemetry`.
+- `body`: the `Body` the loop drives, with `EnvBody` / `RobotBody` adapters.
+- `recorder`: the per-tick `RecorderHook` and `StoreRecorder` (episode writer).
+- `loop`: `ControlLoop`, `LoopConfig`, `Outcome`, `EpisodeResult`, `StopEpisode`.
+- `session`: `collect(loop, n)` runs episodes until n successes are stored.
+
+Nothing here imports `data/`, `sim/` or `hardware/`: bodies, sources and
+stores arrive as objects that match `robot.interfaces`.
+"""
+
+from robot.runtime.body import Body, BodyStep, EnvBody, RobotBody, as_body
+from robot.runtime.loop import ControlLoop, EpisodeResult, LoopConfig, Outcome, StopEpisode
+from robot.runtime.recorder import EpisodeInfo, RecorderHook, StoreRecorder
+from robot.runtime.scheduler import LoopTelemetry, RateScheduler, TickTiming
+from robot.runtime.session import SessionSummary, collect
+
+__all__ = [
+    "Body",
+    "BodyStep",
+    "ControlLoop",
+    "EnvBody",
+    "EpisodeInfo",
+    "EpisodeResult",
+    "LoopConfig",
+    "LoopTelemetry",
+    "Outcome",
+    "RateScheduler",
+    "RecorderHook",
+    "RobotBody",
+    "SessionSummary",
+    "StopEpisode",
+    "StoreRecorder",
+    "TickTiming",
+    "as_body",
+    "collect",
+]

@@ -1,0 +1,256 @@
+"""The one fixed-rate control loop: an action source drives a body, every tick recorded.
+
+Serves collection now (teleop device or scripted expert -> sim env -> store)
+and, unchanged, evaluation on the twin and deployment (policy chunk executor
+-> twin / arm). One tick:
+
+    obs = body.observe()
+    cmd = source.get_action(obs)          # Teleop protocol: action + events
+    [operator events / intervention]      # a human can take over from the source
+    action = filter_k(...filter_1(action, obs))   # extension point: safety, e-stop
+    step = body.act(action)
+    recorder.record(obs, step.action_sent, t)
+    scheduler.end()                       # sleep to the deadline, telemetry
+
+Extension points for later issues: a policy chunk executor is just another
+`source` with the Teleop interface; the safety layer and a software e-stop are
+`action_filters` (callables `(action, obs) -> action`, raising `StopEpisode`
+to end the episode); a watchdog reads `TickTiming` through `on_tick`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robot.interfaces import Observation, Teleop, TeleopEvent
+from robot.runtime.body import Body, BodyStep, as_body
+from robot.runtime.recorder import EpisodeInfo, RecorderHook
+from robot.runtime.scheduler import LoopTelemetry, RateScheduler, TickTiming
+
+ActionFilter = Callable[[np.ndarray, Observation], np.ndarray]
+"""`(action (Da,), obs) -> action (Da,)`: safety layer, limits, e-stop (raise StopEpisode)."""
+
+
+class StopEpisode(Exception):
+    """Raised by an action filter to end the episode now (e-stop, safety violation)."""
+
+
+class Outcome(enum.Enum):
+    """Why an episode ended."""
+
+    SUCCESS = "success"  # the body reported success for settle_ticks ticks
+    MAX_STEPS = "max_steps"
+    TERMINATED = "terminated"  # the body ended the episode itself (terminated/truncated)
+    STOPPED = "stopped"  # operator STOP: save what was recorded
+    DISCARDED = "discarded"  # operator DISCARD: drop and re-record
+    ABORTED = "aborted"  # an action filter raised StopEpisode
+    QUIT = "quit"
+
+    @property
+    def keeps_data(self) -> bool:
+        """Whether the recorded ticks are worth saving."""
+        return self in (Outcome.SUCCESS, Outcome.MAX_STEPS, Outcome.TERMINATED, Outcome.STOPPED)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Loop settings.
+
+    fps: control rate, Hz (None: the body's `body_spec.fps`).
+    realtime: sleep to each deadline; False runs as fast as possible (sim
+      collection) and stamps ticks with sim time `step / fps`.
+    max_steps: recorded ticks before the episode ends.
+    settle_ticks: ticks success must hold before the episode ends, so demos
+      show the goal state and not just the instant it was reached.
+    wait_for_start: poll the source for a START event before recording
+      (interactive devices); a scripted source starts at once.
+    """
+
+    fps: float | None = None
+    realtime: bool = True
+    max_steps: int = 300
+    settle_ticks: int = 5
+    wait_for_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.settle_ticks < 0:
+            raise ValueError(f"settle_ticks must be >= 0, got {self.settle_ticks}")
+
+
+@dataclass
+class EpisodeResult:
+    """What one episode did: outcome, recorded ticks, success, whether it was saved."""
+
+    outcome: Outcome
+    seed: int | None
+    steps: int
+    success: bool
+    saved: bool
+    intervened: bool
+    telemetry: LoopTelemetry
+    wall_s: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class ControlLoop:
+    """Runs episodes of `source` driving `body` at a fixed rate, recording every tick.
+
+    body: a `Body`, `Env` or `Robot` (wrapped by `as_body`).
+    source: anything with the Teleop interface (device, expert, policy executor).
+    recorder: optional `RecorderHook` (e.g. `StoreRecorder`).
+    operator: optional second Teleop whose events steer the episode and whose
+      INTERVENE event hands control to it (and back) mid-episode.
+    action_filters: run in order between the source and the body.
+    on_tick: called with each tick's `TickTiming` (telemetry, watchdog).
+    """
+
+    def __init__(
+        self,
+        body: Any,
+        source: Teleop,
+        recorder: RecorderHook | None = None,
+        config: LoopConfig | None = None,
+        *,
+        task: str = "",
+        source_kind: str = "teleop",
+        operator: Teleop | None = None,
+        action_filters: Sequence[ActionFilter] = (),
+        on_tick: Callable[[TickTiming], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.body: Body = as_body(body)
+        self.source = source
+        self.recorder = recorder
+        self.config = config or LoopConfig()
+        self.task = task or self.body.body_spec.name
+        self.source_kind = source_kind
+        self.operator = operator
+        self.action_filters = list(action_filters)
+        self.on_tick = on_tick
+        self.fps = float(self.config.fps or self.body.body_spec.fps)
+        self._clock = clock
+        self._sleep = sleep
+
+    def _poll(self, obs: Observation) -> tuple[Any, set[TeleopEvent], Any]:
+        cmd = self.source.get_action(obs)
+        events = set(cmd.events)
+        op_cmd = None
+        if self.operator is not None:
+            op_cmd = self.operator.get_action(obs)
+            events |= set(op_cmd.events)
+        return cmd, events, op_cmd
+
+    def _wait_for_start(self, obs: Observation) -> bool:
+        """Poll at the loop rate until START (True) or QUIT (False)."""
+        period = 1.0 / self.fps
+        while True:
+            _cmd, events, _op = self._poll(obs)
+            if TeleopEvent.QUIT in events:
+                return False
+            if TeleopEvent.START in events:
+                return True
+            self._sleep(period)
+
+    def run_episode(self, seed: int | None = None) -> EpisodeResult:
+        """Reset the body and source, run one episode, finish the recorder; returns the result."""
+        cfg = self.config
+        t_wall = self._clock()
+        telemetry = LoopTelemetry(self.fps)
+        obs = self.body.reset(seed=seed)
+        self.source.reset(obs)
+        if self.operator is not None:
+            self.operator.reset(obs)
+        if cfg.wait_for_start and not self._wait_for_start(obs):
+            return EpisodeResult(Outcome.QUIT, seed, 0, False, False, False, telemetry)
+        obs = self.body.observe()
+        if self.recorder is not None:
+            self.recorder.start(obs, EpisodeInfo(self.task, seed, self.source_kind))
+
+        sched = RateScheduler(self.fps, cfg.realtime, self._clock, self._sleep)
+        t0 = sched.start()
+        steps = 0
+        success_streak = 0
+        ever_succeeded = False
+        intervening = False
+        intervened = False
+        last_action: np.ndarray | None = None
+        last_step: BodyStep | None = None
+        outcome = Outcome.MAX_STEPS
+        while True:
+            t = sched.begin()
+            obs = self.body.observe()
+            cmd, events, op_cmd = self._poll(obs)
+            if TeleopEvent.QUIT in events:
+                outcome = Outcome.QUIT
+                break
+            if TeleopEvent.DISCARD in events:
+                outcome = Outcome.DISCARDED
+                break
+            if TeleopEvent.STOP in events:
+                outcome = Outcome.STOPPED
+                break
+            if TeleopEvent.INTERVENE in events and self.operator is not None:
+                intervening = not intervening
+                intervened = True
+                (self.operator if intervening else self.source).reset(obs)
+            action = op_cmd.action if intervening and op_cmd is not None else cmd.action
+            if action is None:
+                action = last_action  # operator idle: hold the last command
+            if action is None:  # nothing commanded yet: keep time, record nothing
+                self._end_tick(sched, telemetry)
+                continue
+            action = np.asarray(action, dtype=np.float32)
+            try:
+                for filt in self.action_filters:
+                    action = filt(action, obs)
+            except StopEpisode as e:
+                outcome = Outcome.ABORTED
+                telemetry_note = str(e)
+                last_step = BodyStep(action, info={"abort_reason": telemetry_note})
+                break
+            last_action = action
+            last_step = self.body.act(action)
+            stamp = (t - t0) if cfg.realtime else steps / self.fps
+            if self.recorder is not None:
+                self.recorder.record(obs, last_step.action_sent, stamp)
+            steps += 1
+            success_streak = success_streak + 1 if last_step.success else 0
+            ever_succeeded |= last_step.success
+            self._end_tick(sched, telemetry)
+            # settle_ticks counts ticks *after* the first successful one.
+            if success_streak > cfg.settle_ticks:
+                outcome = Outcome.SUCCESS
+                break
+            if last_step.terminated or last_step.truncated:
+                outcome = Outcome.TERMINATED
+                break
+            if steps >= cfg.max_steps:
+                outcome = Outcome.MAX_STEPS
+                break
+
+        success = success_streak > 0 if outcome is not Outcome.SUCCESS else True
+        info: dict[str, Any] = {"ever_succeeded": ever_succeeded}
+        if last_step is not None:
+            info.update({k: v for k, v in last_step.info.items() if k == "abort_reason"})
+        saved = False
+        if self.recorder is not None:
+            note = "intervened" if intervened else ""
+            saved = self.recorder.finish(outcome.keeps_data, success, note)
+        return EpisodeResult(
+            outcome, seed, steps, success, saved, intervened, telemetry, self._clock() - t_wall, info
+        )
+
+    def _end_tick(self, sched: RateScheduler, telemetry: LoopTelemetry) -> None:
+        timing = sched.end()
+        telemetry.add(timing)
+        if self.on_tick is not None:
+            self.on_tick(timing)
