@@ -1,0 +1,85 @@
+"""Normalization statistics of a store: min, max, mean, std per key and dimension.
+
+Low-dim keys (state, action, timestamp) get per-dimension statistics over all
+committed frames; image keys get per-channel statistics in pixel units
+(0..255). Computed chunk by chunk in float64 (sums of x and x^2, shifted by
+the first frame's value so the variance keeps its precision), and cached in
+the store attributes under "stats" with the `episode_ends` they were computed
+from, so they are recomputed only after episodes change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from robot.keys import is_image_key
+
+if TYPE_CHECKING:
+    from data.store import EpisodeStore
+
+STAT_NAMES = ("min", "max", "mean", "std")
+
+
+def _fingerprint(store: EpisodeStore) -> str:
+    return hashlib.sha1(store.episode_ends.tobytes()).hexdigest()
+
+
+def compute_stats(store: EpisodeStore, keys: list[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Statistics of `keys` (default: all) over every committed frame; see the module docstring."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    n = store.num_frames
+    for key in keys or store.keys:
+        spec = store.specs[key]
+        image = is_image_key(key)
+        dims = (spec.shape[-1],) if image else spec.shape
+        if n == 0:
+            empty = np.zeros(dims, dtype=np.float64)
+            out[key] = {name: empty.copy() for name in STAT_NAMES}
+            continue
+        step = store.array(key).chunks[0]
+        lo = np.full(dims, np.inf)
+        hi = np.full(dims, -np.inf)
+        total = np.zeros(dims)
+        total_sq = np.zeros(dims)
+        shift = None
+        count = 0
+        for start in range(0, n, step):
+            block = store.read_frames(key, start, min(n, start + step)).astype(np.float64)
+            if image:
+                block = block.reshape(-1, dims[0])
+            if shift is None:
+                shift = block[0].copy()
+            lo = np.minimum(lo, block.min(axis=0))
+            hi = np.maximum(hi, block.max(axis=0))
+            centered = block - shift
+            total += centered.sum(axis=0)
+            total_sq += np.square(centered).sum(axis=0)
+            count += block.shape[0]
+        mean_c = total / count
+        var = np.maximum(total_sq / count - np.square(mean_c), 0.0)
+        out[key] = {"min": lo, "max": hi, "mean": mean_c + shift, "std": np.sqrt(var)}
+    return out
+
+
+def _to_json(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    return {k: {n: np.asarray(v).tolist() for n, v in d.items()} for k, d in stats.items()}
+
+
+def _from_json(data: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+    return {k: {n: np.asarray(v, dtype=np.float64) for n, v in d.items()} for k, d in data.items()}
+
+
+def cached_stats(store: EpisodeStore, force: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """`compute_stats` of every key, reusing the copy saved in the store when still valid."""
+    fingerprint = _fingerprint(store)
+    saved = store.attrs.get("stats")
+    if not force and isinstance(saved, dict) and saved.get("episode_ends_sha1") == fingerprint \
+            and set(saved.get("keys", {})) == set(store.keys):
+        return _from_json(saved["keys"])
+    stats = compute_stats(store)
+    store._set_attr("stats", {"episode_ends_sha1": fingerprint, "num_frames": store.num_frames,
+                              "keys": _to_json(stats)})
+    return stats
