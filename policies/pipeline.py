@@ -1,0 +1,205 @@
+"""The pipeline config: one YAML preset holds the task, data, policy, train and eval sections.
+
+This module imports no torch, so the CLI can list every dotted override
+(`--train.steps=2000`) in `robot train --help` without slowing `robot --help`.
+The trainer (`policies/train.py`) and the evaluator (`policies/eval.py`) read
+their sections from here.
+
+Usage:
+    cfg = load_pipeline("configs/pipelines/so101_lift_flow.yaml", ["train.steps=200"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+from policies.config import PolicyConfig
+from robot.config import ConfigError, load_config, merge, read_yaml, to_dict
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Which env to train for and evaluate on.
+
+    name: a `sim/registry.py` task (`so101_lift`, `pusht`, ...) or `gym:<gymnasium id>`.
+    env: overrides of the task's own config (e.g. `{images: true}`), passed to `make_env`.
+    """
+
+    name: str = "so101_lift"
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the demonstrations are and how the sampler splits them.
+
+    path: the Zarr episode store (`robot train --data` overrides it).
+    val_ratio: fraction of episodes held out for a validation loss (0 disables it).
+    num_workers: DataLoader worker processes (0 loads in the training process).
+    """
+
+    path: str = ""
+    val_ratio: float = 0.0
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_ratio < 1.0:
+            raise ConfigError(f"data.val_ratio: {self.val_ratio} must be in [0, 1)")
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers: {self.num_workers} must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer, schedule, EMA, precision, logging and checkpoint cadence.
+
+    steps: optimizer steps in total (a resumed run continues up to this).
+    batch_size: samples per step per process (DDP multiplies by the world size).
+    lr / weight_decay / betas: AdamW.
+    warmup_steps: linear warm-up from 0; then cosine decay to `lr * min_lr_ratio`.
+    grad_clip: max global gradient norm (0 disables clipping).
+    ema_decay: max EMA decay; the decay ramps up as 1 - (1 + step)^-ema_power
+        (Diffusion Policy's schedule) so early weights are not frozen in.
+    amp: bf16 autocast on CUDA (ignored on CPU, where bf16 is slower).
+    device: "auto" (cuda when available), "cpu" or "cuda[:i]".
+    num_threads: torch CPU threads (0 leaves torch's default).
+    log_every / checkpoint_every: in steps; checkpoints are also written at the end.
+    keep_checkpoints: how many step checkpoints to keep on disk (the newest).
+    tensorboard / wandb: also log there when the package is installed.
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    betas: tuple[float, float] = (0.95, 0.999)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+    ema_power: float = 0.75
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+    num_threads: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    tensorboard: bool = False
+    wandb: bool = False
+    find_unused_parameters: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key}: {getattr(self, key)} must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr: {self.lr} must be > 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay: {self.ema_decay} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Batched rollouts in sim: how many, how long, what to record.
+
+    episodes / n_envs: rollouts in total, run `n_envs` at a time in lockstep.
+    seed: seed of the first episode (episode i uses seed + i); keep it away from
+        the collection seeds so evaluation scenes are unseen.
+    max_steps: cap on env steps per episode (0: the task's own time limit).
+    stop_on_success: end an episode at its first success (the score is reached).
+    videos: mp4s of the first `videos` episodes; `camera` ("" = first camera).
+    every: evaluate during training every this many steps (0: only at the end);
+        `train_episodes` rollouts each time (a quick estimate, `episodes` at the end).
+    inference_steps: denoising / Euler steps (0: the policy's default).
+    instructions: "train" phrasings, "held_out" phrasings, or "" (the task's default).
+    """
+
+    episodes: int = 50
+    n_envs: int = 10
+    seed: int = 100_000
+    max_steps: int = 0
+    stop_on_success: bool = True
+    videos: int = 0
+    camera: str = ""
+    every: int = 0
+    train_episodes: int = 10
+    inference_steps: int = 0
+    instructions: Literal["", "train", "held_out"] = ""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.n_envs < 1:
+            raise ConfigError(f"eval.episodes ({self.episodes}) and eval.n_envs ({self.n_envs}) must be >= 1")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one `robot train` run needs, saved as `config.yaml` in the run folder."""
+
+    name: str = "run"
+    task: TaskConfig = field(default_factory=TaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+"""The repository's YAML presets (`configs/pipelines`, `configs/policies`)."""
+
+
+def resolve_preset(path_or_name: str | Path, kind: str = "pipelines") -> Path:
+    """A preset path as given, or `configs/<kind>/<name>.yaml` for a bare name."""
+    p = Path(path_or_name)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    candidate = CONFIG_DIR / kind / f"{p.name}.yaml"
+    if not candidate.is_file():
+        known = sorted(q.stem for q in (CONFIG_DIR / kind).glob("*.yaml"))
+        raise ConfigError(f"no {kind} preset {str(path_or_name)!r}; known: {', '.join(known)}")
+    return candidate
+
+
+def load_pipeline(
+    path: str | Path | None = None,
+    overrides: list[str] = (),
+    policy_preset: str | Path | None = None,
+) -> PipelineConfig:
+    """Defaults, then the pipeline preset, then a policy preset (its `policy` section), then overrides.
+
+    `policy_preset` names a file of `configs/policies/` holding only a policy
+    section; it replaces the pipeline's policy section, so one pipeline can be
+    trained with diffusion, flow or VLA without copying it.
+    """
+    if policy_preset is None:
+        return load_config(PipelineConfig, resolve_preset(path) if path else None, list(overrides))
+    data = read_yaml(resolve_preset(path)) if path else {}
+    data["policy"] = read_yaml(resolve_preset(policy_preset, "policies"))
+    from robot.config import from_dict, parse_overrides
+
+    try:
+        return from_dict(PipelineConfig, merge(data, parse_overrides(list(overrides))))
+    except ConfigError as e:
+        raise ConfigError(f"{e} (from {path} + {policy_preset})") from None
+
+
+def dotted_keys(cls: type = PipelineConfig, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf key of a config class as (`section.key`, type), for CLI overrides."""
+    out: list[tuple[str, Any]] = []
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(dotted_keys(tp, key + "."))
+        else:
+            out.append((key, tp))
+    return out
+
+
+def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
+    """Plain dict of a pipeline config (YAML/JSON ready)."""
+    return to_dict(cfg)

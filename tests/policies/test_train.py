@@ -1,0 +1,167 @@
+"""Trainer: two steps then resume (openpi style), exact resume, schedule, EMA, sampler, config errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from policies.pipeline import TrainConfig, load_pipeline
+from policies.train import EMA, StepBatchSampler, Trainer, latest_checkpoint, lr_at
+from robot.config import ConfigError
+from robot.specs import ArraySpec, PolicySpec
+
+
+class TinyFlowPolicy(nn.Module):
+    """A minimal stand-in with the GenerativePolicy contract: flow-matching MLP on state."""
+
+    def __init__(self, ds: int = 3, da: int = 2, to: int = 2, ta: int = 4) -> None:
+        super().__init__()
+        self.spec = PolicySpec(observations={"state": ArraySpec((ds,))}, action_dim=da, n_obs_steps=to,
+                               horizon=ta, n_action_steps=2, fps=10.0)
+        self.net = nn.Sequential(nn.Linear(ds * to + ta * da + 1, 32), nn.Mish(), nn.Linear(32, ta * da))
+        self.register_buffer("calls", torch.zeros(()))
+
+    def compute_loss(self, batch):
+        state, action = batch["state"].float(), batch["action"].float()
+        b = state.shape[0]
+        noise = torch.randn_like(action)
+        t = torch.rand(b, 1, 1)
+        x = t * noise + (1 - t) * action
+        inp = torch.cat([state.flatten(1), x.flatten(1), t.flatten(1)], 1)
+        pred = self.net(inp).view_as(action)
+        loss = ((pred - (noise - action)) ** 2).mean(-1)[~batch["action_is_pad"]].mean()
+        self.calls += 1
+        return loss, {"mse": float(loss.detach())}
+
+    @torch.no_grad()
+    def predict_chunk(self, obs, noise=None, steps=None):
+        state = torch.as_tensor(np.asarray(obs["state"]), dtype=torch.float32)
+        x = noise.clone() if noise is not None else torch.randn(state.shape[0], self.spec.horizon, 2)
+        for i in range(steps or 2):
+            t = torch.full((state.shape[0], 1), 1.0 - i / (steps or 2))
+            x = x - self.net(torch.cat([state.flatten(1), x.flatten(1), t], 1)).view_as(x) / (steps or 2)
+        return x
+
+    def reset(self):
+        pass
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Stand-in windows with the sampler's item contract (state (To,Ds), action (Ta,Da), pad mask)."""
+
+    def __init__(self, n: int = 40) -> None:
+        g = np.random.default_rng(0)
+        self.state = g.normal(size=(n, 2, 3)).astype(np.float32)
+        self.action = (self.state[:, -1:, :2] + 0.1 * g.normal(size=(n, 4, 2))).astype(np.float32)
+        self.pad = np.zeros((n, 4), bool)
+        self.pad[::5, -1] = True
+
+    def __len__(self):
+        return len(self.state)
+
+    def __getitem__(self, i):
+        return {"state": torch.from_numpy(self.state[i]), "action": torch.from_numpy(self.action[i]),
+                "action_is_pad": torch.from_numpy(self.pad[i])}
+
+
+def save_tiny(policy, path):
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in policy.state_dict().items()}, str(path / "model.safetensors"))
+    (path / "policy.json").write_text(json.dumps({"kind": "tiny"}))
+
+
+def make_trainer(out, steps, **kw):
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=2, log_every=1, checkpoint_every=3,
+                      ema_decay=0.99, **kw)
+    return Trainer(TinyFlowPolicy(), WindowDataset(), cfg, out, save_policy=save_tiny, progress=False)
+
+
+def test_two_steps_then_resume(tmp_path):
+    first = make_trainer(tmp_path, steps=2)
+    first.fit()
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt.name == "step_0000002"
+    for name in ("model.safetensors", "policy.json", "train_state.safetensors", "train_state.json"):
+        assert (ckpt / name).is_file(), name
+    second = make_trainer(tmp_path, steps=4)
+    second.load_checkpoint(ckpt)
+    assert second.step == 2
+    summary = second.fit()
+    assert summary["step"] == 4 and summary["steps_this_run"] == 2
+    assert latest_checkpoint(tmp_path).name == "step_0000004"
+    steps = [int(r.split(",")[0]) for r in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4]  # resumed log continues, nothing duplicated
+
+
+def test_exact_resume_matches_uninterrupted(tmp_path):
+    straight = make_trainer(tmp_path / "a", steps=8)
+    straight.fit()
+    interrupted = make_trainer(tmp_path / "b", steps=8)
+    interrupted.fit(until=4)  # stops as if killed right after its step-4 checkpoint
+    assert latest_checkpoint(tmp_path / "b").name == "step_0000004"
+    resumed = make_trainer(tmp_path / "b", steps=8)
+    resumed.load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    resumed.fit()
+    assert len(straight.losses) == len(resumed.losses) == 8
+    np.testing.assert_allclose(resumed.losses, straight.losses, rtol=1e-6, atol=1e-7)
+    for (n, p), (_, q) in zip(straight.policy.state_dict().items(), resumed.policy.state_dict().items()):
+        torch.testing.assert_close(p, q, msg=n)
+    for p, q in zip(straight.ema.module.parameters(), resumed.ema.module.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == pytest.approx(1.0)
+    assert lr_at(55, cfg) == pytest.approx(0.55)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 99))
+
+
+def test_ema_follows_and_excludes_frozen():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    net[1].weight.requires_grad_(False)
+    ema = EMA(net, max_decay=0.5, power=1.0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    before = ema.module[1].weight.clone()
+    ema.update(net, step=100)  # decay = min(0.5, ...) = 0.5
+    torch.testing.assert_close(ema.module[0].bias, (net[0].bias - 1.0) * 0.5 + net[0].bias * 0.5)
+    torch.testing.assert_close(ema.module[1].weight, before)  # frozen weights are not averaged
+
+
+def test_step_sampler_is_pure_function_of_step_and_ranks_disjoint():
+    full = StepBatchSampler(10, 4, seed=3, start_step=0, total_steps=6)
+    late = StepBatchSampler(10, 4, seed=3, start_step=3, total_steps=6)
+    assert list(full)[3:] == list(late)
+    r0 = StepBatchSampler(10, 5, seed=1, start_step=0, total_steps=1, rank=0, world_size=2)
+    r1 = StepBatchSampler(10, 5, seed=1, start_step=0, total_steps=1, rank=1, world_size=2)
+    assert sorted(next(iter(r0)) + next(iter(r1))) == list(range(10))  # one epoch split between ranks
+
+
+def test_resume_rejects_a_folder_without_state(tmp_path):
+    trainer = make_trainer(tmp_path, steps=2)
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        trainer.load_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="latest"):
+        latest_checkpoint(tmp_path)
+
+
+def test_wrong_config_key_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="train.stepz"):
+        load_pipeline(None, ["train.stepz=3"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy:\n  head:\n    netwrk: unet\n")
+    with pytest.raises(ConfigError, match=r"policy\.head\.netwrk.*bad\.yaml"):
+        load_pipeline(bad)
+    with pytest.raises(ConfigError, match="train.steps"):
+        load_pipeline(None, ["train.steps=many"])
