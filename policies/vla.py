@@ -1,0 +1,104 @@
+"""VLA-style policy: language, camera and state tokens into a transformer trunk,
+with a flow-matching action expert that cross-attends to the trunk's tokens.
+
+Layout (pi0-like, small): one language token from a frozen MiniLM sentence
+embedding, a grid of spatial tokens per camera per observation step from the
+GroupNorm ResNet, one token per state key per step; learned slot embeddings
+tell them apart. The trunk runs once per chunk; only the action expert runs
+per Euler step (its cross-attention keys/values are cached, see
+`heads/transformer.py`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from policies.encoders import ResNetBackbone, StateEncoder, crop_images, images_to_float
+from policies.heads import GenerativeHead, make_head
+from policies.language import SentenceEncoder
+from policies.policy import GenerativePolicy, _module_name
+from robot.keys import camera_of
+
+
+class VLATrunk(nn.Module):
+    """Tokens of one observation window -> contextualized tokens (B, L, d_model).
+
+    state (B, To, Ds) normalized, images (B, To, H, W, 3) uint8, language (B, 384).
+    L = 1 + To * (n_state_keys + n_cameras * image_tokens_per_camera).
+    """
+
+    def __init__(self, policy: GenerativePolicy, lang_dim: int) -> None:
+        super().__init__()
+        cfg, vcfg, ecfg = policy.config, policy.config.vla, policy.config.encoder
+        d = vcfg.d_model
+        self.state_keys, self.image_keys = policy.state_keys, policy.image_keys
+        self.crop_ratio = ecfg.crop_ratio
+        self.grid = round(vcfg.image_tokens_per_camera**0.5)
+        self.lang_proj = nn.Linear(lang_dim, d)
+        self.state_enc = nn.ModuleDict({
+            _module_name(k): StateEncoder(
+                math.prod(policy.spec.observations[k].shape), ecfg.state_hidden, ecfg.state_out
+            )
+            for k in self.state_keys
+        })
+        self.state_proj = nn.ModuleDict({name: nn.Linear(enc.out_dim, d) for name, enc in self.state_enc.items()})
+        self.shared = ecfg.shared_image_encoder
+        cams = ["shared"] if (self.image_keys and self.shared) else [camera_of(k) for k in self.image_keys]
+        self.backbones = nn.ModuleDict({c: ResNetBackbone(ecfg.image_channels, ecfg.image_groups) for c in cams})
+        c_last = ecfg.image_channels[-1]
+        self.image_proj = nn.ModuleDict({c: nn.Linear(c_last, d) for c in cams})
+        to = cfg.n_obs_steps
+        n_tokens = 1 + to * (len(self.state_keys) + len(self.image_keys) * self.grid**2)
+        self.slots = nn.Parameter(torch.randn(1, n_tokens, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            d, vcfg.n_heads, 4 * d, vcfg.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.trunk = nn.TransformerEncoder(layer, vcfg.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.n_tokens = n_tokens
+
+    def _image_tokens(self, key: str, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, To, H, W, 3) -> (B, To * grid^2, d)."""
+        b, t = frames.shape[:2]
+        cam = "shared" if self.shared else camera_of(key)
+        x = images_to_float(crop_images(frames.flatten(0, 1), self.crop_ratio, random=self.training))
+        feat = F.adaptive_avg_pool2d(self.backbones[cam](x), self.grid)  # (B*To, C, g, g)
+        tokens = self.image_proj[cam](feat.flatten(2).transpose(1, 2))  # (B*To, g*g, d)
+        return tokens.reshape(b, t * self.grid**2, -1)
+
+    def forward(self, obs: dict[str, torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
+        """Normalized obs window + language embedding (B, 384) -> tokens (B, L, d)."""
+        parts = [self.lang_proj(lang)[:, None, :]]
+        for k in self.state_keys:
+            x = obs[k]
+            b, t = x.shape[:2]
+            name = _module_name(k)
+            parts.append(self.state_proj[name](self.state_enc[name](x.reshape(b * t, -1))).reshape(b, t, -1))
+        for k in self.image_keys:
+            parts.append(self._image_tokens(k, obs[k]))
+        h = torch.cat(parts, dim=1) + self.slots
+        return self.norm(self.trunk(h))
+
+
+class VLAPolicy(GenerativePolicy):
+    """Language-conditioned flow policy: obs + "instruction" (list of B str) -> (B, Ta, Da)."""
+
+    def _build_encoder(self) -> int:
+        vcfg = self.config.vla
+        # Not a registered submodule: frozen, shipped by a package, never checkpointed.
+        self.language = SentenceEncoder(vcfg.language_model, vcfg.language_device)
+        self.encoder = VLATrunk(self, self.language.dim)
+        return vcfg.d_model
+
+    def _build_head(self) -> GenerativeHead:
+        cfg = self.config
+        return make_head("flow", cfg.head, self.spec.action_dim, cfg.horizon, self.cond_dim, network="transformer")
+
+    def encode(self, obs: dict[str, torch.Tensor], instructions: list[str] | None) -> torch.Tensor:
+        """Normalized obs + instructions -> trunk tokens (B, L, d_model)."""
+        lang = self.language.encode(instructions or [], device=self.device)
+        return self.encoder(obs, lang)
