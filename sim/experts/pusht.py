@@ -208,32 +208,43 @@ class PushTExpert:
 
         k = self._contact
         if k is None or score[k] < max(0.3, score.max() - 0.25):
-            near_best = np.flatnonzero(score >= score.max() - 0.08)
-            k = int(self.rng.choice(near_best))
-            self._pushing = False
-        self._contact = k
+            k = int(self.rng.choice(np.flatnonzero(score >= score.max() - 0.08)))
+        # fall back to lower-scored contacts when walls hide the chosen one
+        fallbacks = [int(i) for i in np.argsort(-score)[:16] if i != k and score[i] > -2.0]
+        for cand in [k, *fallbacks]:
+            target = self._towards_contact(cand, pusher, points, normals, standoffs, pose, err)
+            if target is not None:
+                return target
+        self._contact, self._pushing = None, False
+        return pusher  # boxed in everywhere (never seen): hold still and replan next tick
 
+    def _towards_contact(self, k: int, pusher: np.ndarray, points: np.ndarray, normals: np.ndarray,
+                         standoffs: np.ndarray, pose: tuple[float, float, float], err: float) -> np.ndarray | None:
+        """Target that lines up on (or pushes through) contact `k`; None when it cannot be reached."""
+        if k != self._contact:
+            self._contact, self._pushing = k, False
+        push = -normals[k]
         contact_pusher = points[k] + normals[k] * PUSHER_RADIUS  # pusher centre touching the contact
-        standoff = standoffs[k]
-        lateral = abs(float(np.dot(pusher - contact_pusher, push[k][::-1] * (1, -1))))
+        lateral = abs(float(np.dot(pusher - contact_pusher, (push[1], -push[0]))))
         depth = float(np.dot(pusher - contact_pusher, normals[k]))
         if self._pushing and (lateral > 0.01 or depth > STANDOFF + 0.01):
             self._pushing = False  # slid off the contact: line up again
         if not self._pushing and lateral < 0.004 and -0.003 < depth < STANDOFF + 0.004:
             self._pushing = True
         if self._pushing:
-            # push through the contact; the lead sets the speed (PD: v ~ 5 lead per s)
+            # push through the contact; the lead sets the speed (the PD lags ~ 0.5 lead per tick)
             lead = float(np.clip(1.2 * err, 0.004, 0.03))
-            return contact_pusher + push[k] * lead
-        return self._route(pusher, standoff, pose, centroid)
+            return contact_pusher + push * lead
+        return self._route(pusher, standoffs[k], pose)
 
-    def _route(self, pusher: np.ndarray, standoff: np.ndarray, pose: tuple[float, float, float],
-               centroid: np.ndarray) -> np.ndarray:
+    def _route(self, pusher: np.ndarray, standoff: np.ndarray,
+               pose: tuple[float, float, float]) -> np.ndarray | None:
         """Next target on the shortest collision-free path from the pusher to `standoff`.
 
         The obstacle is the T's two rectangles grown by the pusher radius plus a
         margin; the path is the shortest in the visibility graph of their corners
-        (exact segment-box tests), and the target is a carrot `lead` metres along it.
+        (exact segment-box tests) through nodes inside the workspace, and the
+        target is a carrot `lead` metres along it. None when no path exists.
         """
         c, s = math.cos(pose[2]), math.sin(pose[2])
         rot = np.array([[c, -s], [s, c]])
@@ -248,10 +259,12 @@ class PushTExpert:
             gaps = [start[0] - x0, x1 - start[0], start[1] - y0, y1 - start[1]]
             out = [(-1, 0), (1, 0), (0, -1), (0, 1)][int(np.argmin(gaps))]
             return pusher + rot @ np.array(out, dtype=float) * 0.02
-        nodes = [start, goal] + [v for v in _corner_nodes(PUSHER_RADIUS + 0.008) if not any(_in_box(v, b) for b in boxes)]
+        corners = [v for v in _corner_nodes(PUSHER_RADIUS + 0.008) if not any(_in_box(v, b) for b in boxes)]
+        corners = [v for v in corners if np.all(np.abs(origin + rot @ v) < WORKSPACE - 0.003)]
+        nodes = [start, goal, *corners]
         path = _shortest_path(nodes, boxes)
-        if path is None:  # start or goal boxed in: head straight, the next tick replans
-            return self._towards(pusher, standoff, self._speed)
+        if path is None:
+            return None
         world = [origin + rot @ nodes[i] for i in path]
         return self._carrot(pusher, world, pose)
 
@@ -275,12 +288,3 @@ class PushTExpert:
             if lead <= 0.005 or not any(_segment_hits_box(local_pusher, local_target, b) for b in boxes):
                 return target
             lead *= 0.5
-
-    @staticmethod
-    def _towards(pusher: np.ndarray, goal: np.ndarray, step: float) -> np.ndarray:
-        """Target at most `step` beyond the pusher towards `goal`, scaled up for the PD's lag."""
-        d = goal - pusher
-        dist = float(np.linalg.norm(d))
-        if dist <= step:
-            return goal.copy()
-        return pusher + d * (step / dist)
