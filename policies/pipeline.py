@@ -203,3 +203,99 @@ def dotted_keys(cls: type = PipelineConfig, prefix: str = "") -> list[tuple[str,
 def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     """Plain dict of a pipeline config (YAML/JSON ready)."""
     return to_dict(cfg)
+
+
+# ---- building and running a pipeline (torch imported lazily, inside the functions) ----
+
+def policy_spec_from_store(store: Any, cfg: PolicyConfig) -> Any:
+    """The PolicySpec of a policy trained on `store`: its obs keys' specs, Da, To, Ta, Te, fps."""
+    from robot import keys
+    from robot.specs import PolicySpec
+
+    specs = store.specs
+    missing = [k for k in cfg.obs_keys if k not in specs]
+    if missing:
+        raise ConfigError(f"policy.obs_keys: {missing} not in the store {store.path} (keys: {list(specs)}); "
+                          "record them (e.g. `robot collect --images`) or change policy.obs_keys")
+    if keys.ACTION not in specs:
+        raise ConfigError(f"the store {store.path} has no '{keys.ACTION}' array")
+    action = specs[keys.ACTION]
+    return PolicySpec(
+        observations={k: specs[k] for k in cfg.obs_keys}, action_dim=int(action.shape[0]),
+        n_obs_steps=cfg.n_obs_steps, horizon=cfg.horizon, n_action_steps=cfg.n_action_steps,
+        fps=float(store.fps), uses_instruction=cfg.kind == "vla",
+    )
+
+
+def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """Build store, sampler, policy and evaluator from `cfg`, then train into `out_dir`.
+
+    `resume=True` continues from `out_dir`'s latest checkpoint with the config
+    saved there (overrides may change non-structural keys such as train.steps).
+    Works under torchrun (DDP); only rank 0 writes. Returns the trainer's summary.
+    """
+    import json
+
+    import torch
+    import yaml
+
+    from data import EpisodeStore, SequenceDataset
+    from policies.checkpoint import save_policy
+    from policies.ddp import dist_from_env, init_distributed, select_device, shutdown_distributed
+    from policies.eval import evaluate, make_envs
+    from policies.registry import make_policy
+    from policies.train import Trainer, latest_checkpoint, seed_everything
+
+    out = Path(out_dir)
+    if not cfg.data.path:
+        raise ConfigError("data.path: no episode store given; pass --data demos.zarr")
+    info = dist_from_env()
+    device = select_device(cfg.train.device, info)
+    init_distributed(info, device)
+    try:
+        if cfg.train.num_threads > 0:
+            torch.set_num_threads(cfg.train.num_threads)
+        store = EpisodeStore.open(cfg.data.path, readonly=True)
+        if store.num_episodes == 0:
+            raise ConfigError(f"data.path: {cfg.data.path} holds no episodes; collect some first")
+        p = cfg.policy
+        dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon, keys=list(p.obs_keys),
+                                  split="train" if cfg.data.val_ratio > 0 else None,
+                                  val_ratio=cfg.data.val_ratio, seed=cfg.train.seed)
+        spec = policy_spec_from_store(store, p)
+        seed_everything(cfg.train.seed)  # identical initial weights on every rank
+        policy = make_policy(p, spec, store.stats())
+        evaluate_fn = None
+        if cfg.eval.every > 0 and info.is_main:
+            quick = dataclasses.replace(cfg.eval, episodes=cfg.eval.train_episodes, videos=0,
+                                        n_envs=min(cfg.eval.n_envs, cfg.eval.train_episodes))
+            envs = make_envs(cfg.task.name, quick.n_envs, cfg.task.env)
+
+            def evaluate_fn(pol: Any) -> dict[str, Any]:
+                return evaluate(pol, cfg.task.name, quick, envs=envs, progress=False)
+
+        trainer = Trainer(policy, dataset, cfg.train, out, save_policy=save_policy,
+                          num_workers=cfg.data.num_workers, evaluate=evaluate_fn, eval_every=cfg.eval.every,
+                          device=device, dist=info, run_config=to_dict(cfg), progress=progress)
+        if resume:
+            trainer.load_checkpoint(latest_checkpoint(out))
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        summary = trainer.fit()
+        summary.update(n_episodes=store.num_episodes, n_windows=len(dataset), device=str(device),
+                       world_size=info.world_size, out=str(out))
+        if info.is_main:
+            (out / "train_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+        return summary
+    finally:
+        shutdown_distributed()
+
+
+def load_run_config(run_dir: str | Path, overrides: list[str] = ()) -> PipelineConfig:
+    """The config saved in a run folder, with overrides applied (for `--resume`)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml; is it a `robot train` run folder?")
+    return load_config(PipelineConfig, path, list(overrides))

@@ -1,0 +1,97 @@
+"""`robot eval`: roll out a policy checkpoint in parallel sim envs; success rate, videos, JSON, plot.
+
+    robot eval --checkpoint runs/lift --task so101_lift --episodes 50 --envs 10 --videos 4 --out eval/
+    robot eval --checkpoint runs/pusht/checkpoints/step_0002000 --task gym:gym_pusht/PushT-v0
+
+`--checkpoint` is a run folder (its latest checkpoint is used) or a checkpoint
+folder holding policy.json. The task defaults to the one the run trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `robot eval`."""
+    parser.add_argument("--checkpoint", required=True, help="run folder or checkpoint folder (policy.json)")
+    parser.add_argument("--task", help="registered task or gym:<id> (default: the run's task)")
+    parser.add_argument("--episodes", type=int, default=50, help="rollouts in total")
+    parser.add_argument("--envs", type=int, default=10, help="envs stepped in lockstep (batched inference)")
+    parser.add_argument("--videos", type=int, default=0, help="mp4s of the first N episodes")
+    parser.add_argument("--camera", default="", help="camera for the videos (default: the task's first)")
+    parser.add_argument("--seed", type=int, default=100_000, help="seed of the first episode")
+    parser.add_argument("--max-steps", type=int, default=0, help="cap per episode (0: the task's limit)")
+    parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="task config override, repeatable (e.g. --env max_steps=200)")
+    parser.add_argument("--device", default="cpu", help="torch device for the policy")
+    parser.add_argument("--out", help="results folder (default: <run>/eval)")
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
+    """(checkpoint folder holding policy.json, run folder or None) for a run or checkpoint path."""
+    from policies.train import latest_checkpoint
+
+    p = Path(path)
+    if (p / "policy.json").is_file():
+        run = p.parent.parent if p.parent.name == "checkpoints" else None
+        return p, run
+    if (p / "latest").is_file():
+        return latest_checkpoint(p), p
+    raise FileNotFoundError(f"{p} is neither a checkpoint folder (policy.json) nor a run folder (latest); "
+                            "pass the --out folder of `robot train`")
+
+
+def parse_env_overrides(items: list[str]) -> dict[str, Any]:
+    """["max_steps=200", "images=true"] -> {"max_steps": 200, "images": True} (YAML scalars)."""
+    from robot.config import ConfigError, parse_overrides
+
+    try:
+        return parse_overrides(items)
+    except ConfigError as e:
+        raise ConfigError(f"--env: {e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate; prints the summary and the paths written; returns 0."""
+    import torch
+
+    from policies.checkpoint import load_policy
+    from policies.eval import evaluate
+    from policies.pipeline import EvalConfig, load_run_config
+    from policies.plots import plot_run
+
+    ckpt, run_dir = resolve_checkpoint(args.checkpoint)
+    task, env_overrides = args.task, parse_env_overrides(args.env)
+    if run_dir is not None and (run_dir / "config.yaml").is_file():
+        run_cfg = load_run_config(run_dir)
+        if task is None:
+            task = run_cfg.task.name
+            env_overrides = {**run_cfg.task.env, **env_overrides}
+    if task is None:
+        raise ValueError("--task is required when the checkpoint is not inside a `robot train` run folder")
+    out = Path(args.out) if args.out else (run_dir or ckpt) / "eval"
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    policy = load_policy(ckpt, device=args.device)
+    cfg = EvalConfig(episodes=args.episodes, n_envs=args.envs, seed=args.seed, max_steps=args.max_steps,
+                     videos=args.videos, camera=args.camera, inference_steps=args.inference_steps)
+    result = evaluate(policy, task, cfg, out_dir=out, env_overrides=env_overrides)
+    result["checkpoint"] = str(ckpt)
+    (out / "eval.json").write_text(json.dumps(result, indent=1))
+    plot = None
+    if run_dir is not None and ((run_dir / "eval.csv").is_file() or (run_dir / "metrics.csv").is_file()):
+        plot = plot_run(run_dir, out / "success.png", title=f"{task}: {run_dir.name}")
+    lo, hi = result["ci95_low"], result["ci95_high"]
+    print(f"{task}: success {result['successes']}/{result['episodes']} = {result['success_rate']:.2f} "
+          f"(95% CI {lo:.2f}-{hi:.2f}), mean max reward {result['mean_max_reward']:.3f}, "
+          f"mean length {result['mean_length']:.0f}")
+    print(f"results: {out / 'eval.json'}")
+    for v in result["videos"]:
+        print(f"video:   {v}")
+    if plot:
+        print(f"plot:    {plot}")
+    return 0

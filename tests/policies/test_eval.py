@@ -1,0 +1,120 @@
+"""Batched evaluation on real MuJoCo envs with a tiny untrained policy: JSON, videos, plots, semantics."""
+
+from __future__ import annotations
+
+import json
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from policies.config import EncoderConfig, HeadConfig, PolicyConfig
+from policies.eval import evaluate, wilson_interval
+from policies.pipeline import EvalConfig
+from policies.plots import plot_run
+from policies.registry import build_spec, make_policy
+from policies.train import MetricsLog
+from sim.registry import make_env
+
+
+def tiny_policy(env, kind="flow", obs_keys=("state",)):
+    """An untrained tiny policy whose normalization spans the env's action bounds."""
+    bs = env.body_spec
+    cfg = PolicyConfig(kind=kind, horizon=8, n_action_steps=4, obs_keys=obs_keys,
+                       encoder=EncoderConfig(state_hidden=(16,), state_out=16),
+                       head=HeadConfig(unet_down_dims=(16, 32), time_embed_dim=16, inference_steps=2))
+    spec = build_spec(cfg, bs.observations, bs.action.shape[0], bs.fps)
+    lo, hi = np.asarray(bs.action_low, np.float64), np.asarray(bs.action_high, np.float64)
+    ds = bs.observations["state"].shape[0]
+    stats = {"state": {"min": -np.ones(ds), "max": np.ones(ds), "mean": np.zeros(ds), "std": np.ones(ds)},
+             "action": {"min": lo, "max": hi, "mean": (lo + hi) / 2, "std": (hi - lo) / 4}}
+    return make_policy(cfg, spec, stats)
+
+
+class RecordingPolicy:
+    """Wraps a real policy and records every observation batch it is asked about."""
+
+    def __init__(self, policy):
+        self.policy, self.spec, self.calls = policy, policy.spec, []
+
+    def predict_chunk(self, obs, noise=None, steps=None):
+        self.calls.append({k: np.array(v, copy=True) for k, v in obs.items()})
+        return self.policy.predict_chunk(obs, noise=noise, steps=steps)
+
+    def reset(self):
+        self.policy.reset()
+
+
+def test_eval_writes_json_and_video_on_real_env(tmp_path):
+    env = make_env("pusht")
+    policy = tiny_policy(env)
+    cfg = EvalConfig(episodes=3, n_envs=2, max_steps=10, videos=1, seed=7)
+    result = evaluate(policy, "pusht", cfg, out_dir=tmp_path, progress=False)
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["episodes"] == 3 and len(saved["per_episode"]) == 3
+    assert [e["seed"] for e in saved["per_episode"]] == [7, 8, 9]
+    assert 0.0 <= saved["success_rate"] <= 1.0
+    assert saved["ci95_low"] <= saved["success_rate"] <= saved["ci95_high"]
+    assert all(e["length"] == 10 for e in saved["per_episode"])  # untrained: runs to the cap
+    assert 0.0 <= saved["mean_max_reward"] <= 1.0  # PushT reward is coverage
+    assert len(result["videos"]) == 1
+    frames = imageio.mimread(result["videos"][0])
+    assert len(frames) == 11 and frames[0].ndim == 3  # reset frame + one per step
+
+
+def test_eval_is_reproducible_and_leaves_global_rng_alone():
+    import torch
+
+    env = make_env("pusht")
+    policy = tiny_policy(env)
+    cfg = EvalConfig(episodes=2, n_envs=2, max_steps=6)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = evaluate(policy, "pusht", cfg, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = evaluate(policy, "pusht", cfg, progress=False)
+    assert [e["return"] for e in a["per_episode"]] == [e["return"] for e in b["per_episode"]]
+
+
+def test_runtime_semantics_history_and_chunking():
+    env = make_env("pusht")
+    rec = RecordingPolicy(tiny_policy(env))
+    evaluate(rec, "pusht", EvalConfig(episodes=2, n_envs=2, max_steps=12), progress=False)
+    assert len(rec.calls) == 3  # a chunk every Te=4 steps over 12 steps, batched over both envs
+    first = rec.calls[0]["state"]
+    assert first.shape == (2, 2, 5)  # (B, To, Ds)
+    np.testing.assert_array_equal(first[:, 0], first[:, 1])  # first observation repeated
+    second = rec.calls[1]["state"]
+    assert not np.array_equal(second[:, 0], second[:, 1])  # then the last To real observations
+
+
+def test_policy_needing_a_missing_key_gets_a_clear_error():
+    env = make_env("pusht")
+    policy = tiny_policy(env)
+    policy.spec.observations["images.top"] = policy.spec.observations["state"]
+    try:
+        with pytest.raises(ValueError, match="images.top"):
+            evaluate(policy, "pusht", EvalConfig(episodes=1, n_envs=1, max_steps=2), progress=False)
+    finally:
+        del policy.spec.observations["images.top"]
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    lo, hi = wilson_interval(10, 10)
+    assert lo == pytest.approx(0.7225, abs=1e-3) and hi == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_plot_of_a_training_run(tmp_path):
+    evals, metrics = MetricsLog(tmp_path / "eval.csv", None), MetricsLog(tmp_path / "metrics.csv", None)
+    for step, rate in ((100, 0.2), (200, 0.6), (300, 0.9)):
+        lo, hi = wilson_interval(int(rate * 10), 10)
+        evals.append({"step": step, "success_rate": rate, "ci95_low": lo, "ci95_high": hi})
+        metrics.append({"step": step, "loss": 1.0 / step})
+    png = plot_run(tmp_path, tmp_path / "success.png")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    with pytest.raises(FileNotFoundError, match="eval.csv"):
+        plot_run(tmp_path / "nothing", tmp_path / "x.png")
