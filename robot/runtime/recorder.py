@@ -2,7 +2,7 @@
 
 The runtime must not import `data/`, so `StoreRecorder` codes against the
 store contract of docs/architecture.md only: `store.begin_episode(task=...,
-instruction=..., source=...)` returns a writer with `append(row)`,
+instruction=..., source=..., seed=...)` (seed as extra metadata) returns a writer with `append(row)`,
 `commit(success=..., note=...)` and `discard()`.
 """
 
@@ -76,7 +76,10 @@ class StoreRecorder:
                 f"observation of task {info.task!r} lacks {missing} (has {sorted(obs)}); "
                 "enable the matching observations in the task config (e.g. images) or record fewer keys"
             )
-        self._writer = self.store.begin_episode(task=info.task, instruction=instruction, source=info.source)
+        extra = {} if info.seed is None else {"seed": int(info.seed)}
+        self._writer = self.store.begin_episode(
+            task=info.task, instruction=instruction, source=info.source, **extra
+        )
         self._ticks = 0
         self._episode = f"{info.task} seed={info.seed}"
 

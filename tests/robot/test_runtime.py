@@ -85,7 +85,7 @@ class ListStore:
     def __init__(self):
         self.episodes, self.metas = [], []
 
-    def begin_episode(self, task, instruction="", source="teleop"):
+    def begin_episode(self, task, instruction="", source="teleop", **extra):
         store, rows = self, []
 
         class Writer:

@@ -1,0 +1,145 @@
+"""`robot collect`: record episodes from a teleop device or scripted expert into a Zarr store.
+
+    robot collect --task so101_lift --teleop scripted --episodes 100 --out demos.zarr [--images]
+    robot collect --task pusht --teleop keyboard --episodes 5 --out mine.zarr
+
+Re-running on an existing store resumes: it appends until the store holds
+`--episodes` successful episodes of the task, continuing after the highest
+seed recorded. Failed episodes are dropped unless `--keep-failed` (then they
+are committed with success=false). Heavy modules are imported inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `robot collect`."""
+    parser.add_argument("--task", required=True, help="task name from sim.registry (e.g. so101_lift, pusht)")
+    parser.add_argument("--teleop", default="scripted",
+                        help="scripted | keyboard | gamepad | spacemouse | leader (default: scripted)")
+    parser.add_argument("--episodes", type=int, default=10, help="successful episodes the store should hold")
+    parser.add_argument("--out", required=True, help="Zarr store path (created, or appended to)")
+    parser.add_argument("--images", action="store_true", help="record camera images (the task's cameras)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (episode k uses seed+k)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run at the task's fps (always on for interactive devices)")
+    parser.add_argument("--max-steps", type=int, default=None, help="ticks per episode (default: the task's max_steps)")
+    parser.add_argument("--settle-ticks", type=int, default=5, help="ticks recorded after success before ending")
+    parser.add_argument("--keep-failed", action="store_true", help="commit failed episodes with success=false")
+    parser.add_argument("--max-attempts", type=int, default=None, help="cap on episodes tried (default 3x needed + 10)")
+    parser.add_argument("--step-m", type=float, default=None, help="end-effector metres per device unit per tick")
+    parser.add_argument("--teleop-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="device option, e.g. tty=/dev/pts/3 or device=/dev/input/event5 (repeatable)")
+    parser.add_argument("--env-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="task config override, e.g. randomization.object_pos=0.02 (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _build_env(task: str, images: bool, env_opts: dict[str, Any]) -> Any:
+    from sim.registry import make_env
+
+    overrides = dict(env_opts)
+    if not images:
+        overrides.setdefault("cameras", ())
+    env = make_env(task, overrides or None)
+    if images and not env.body_spec.cameras:
+        cams = tuple(getattr(env, "camera_names", ()))
+        if not cams:
+            raise SystemExit(f"robot collect: --images given but task {task!r} has no cameras")
+        env.close()
+        env = make_env(task, {**overrides, "cameras": cams})
+    return env
+
+
+def store_keys(body_spec: Any) -> tuple[list[str], dict[str, Any]]:
+    """(observation keys to record, store key -> ArraySpec) for a body: its observations, action, timestamp."""
+    from robot import keys as K
+    from robot.specs import ArraySpec
+
+    obs_keys = [k for k in body_spec.observations if k == K.STATE or K.is_image_key(k)]
+    specs = {k: body_spec.observations[k] for k in obs_keys}
+    specs[K.ACTION] = body_spec.action
+    specs[K.TIMESTAMP] = ArraySpec((), "float64", "s")
+    return obs_keys, specs
+
+
+def resume_point(store: Any, task: str, seed: int) -> tuple[int, int]:
+    """(successful episodes of `task` already stored, first seed to use)."""
+    metas = [m for m in store.all_meta() if m.get("task") == task]
+    done = sum(1 for m in metas if m.get("success"))
+    seeds = [int(m["seed"]) for m in metas if isinstance(m.get("seed"), int)]
+    return done, max([seed, *(s + 1 for s in seeds)])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect episodes; exit 0 when the store holds the requested successes, 1 otherwise."""
+    from tqdm import tqdm
+
+    from data import EpisodeStore
+    from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
+    from robot.config import parse_overrides
+    from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
+
+    if args.teleop not in TELEOPS:
+        print(f"robot collect: unknown --teleop {args.teleop!r}; choose from {', '.join(TELEOPS)}", file=sys.stderr)
+        return 2
+    if args.episodes < 1:
+        print("robot collect: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    interactive = args.teleop in INTERACTIVE
+    env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
+    spec = env.body_spec
+    obs_keys, specs = store_keys(spec)
+    store = EpisodeStore.open_or_create(args.out, fps=spec.fps, keys=specs, robot=getattr(env, "robot", ""))
+    done, first_seed = resume_point(store, args.task, args.seed)
+    if done >= args.episodes:
+        print(f"{args.out} already holds {done} successful {args.task} episodes (>= {args.episodes}); nothing to do")
+        return 0
+    teleop = make_teleop(args.teleop, env, task=args.task, seed=args.seed, step_m=args.step_m,
+                         options=parse_overrides(args.teleop_opt))
+    max_steps = args.max_steps or int(getattr(getattr(env, "config", None), "max_steps", 300))
+    cfg = LoopConfig(realtime=args.realtime or interactive, max_steps=max_steps,
+                     settle_ticks=args.settle_ticks, wait_for_start=interactive)
+    recorder = StoreRecorder(store, obs_keys, keep_failed=args.keep_failed)
+    loop = ControlLoop(env, teleop, recorder, cfg, task=args.task,
+                       source_kind="scripted" if args.teleop == "scripted" else "teleop")
+    if interactive and args.teleop != "leader":
+        from hardware.teleop.keyboard import HELP
+
+        print(f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}. Keys:{HELP}" if args.teleop == "keyboard"
+              else f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}: press start to record")
+
+    bar = tqdm(total=args.episodes, initial=done, desc=f"collect {args.task}", unit="ep",
+               disable=args.no_progress, file=sys.stderr)
+
+    def on_episode(result: Any, summary: Any) -> None:
+        bar.n = summary.successes
+        bar.set_postfix(tried=summary.attempts, failed=summary.failed, discarded=summary.discarded,
+                        last=result.outcome.value, steps=result.steps)
+        if interactive:
+            print(f"\nepisode seed={result.seed}: {result.outcome.value}, {result.steps} ticks, "
+                  f"{'saved' if result.saved else 'not saved'}", file=sys.stderr)
+
+    teleop.connect()
+    try:
+        summary = collect(loop, args.episodes, already_successful=done, first_seed=first_seed,
+                          max_attempts=args.max_attempts, on_episode=on_episode)
+    finally:
+        recorder.finish(save=False, success=False)  # drops an episode cut short by Ctrl-C
+        teleop.disconnect()
+        bar.close()
+        env.close()
+    report = {"store": str(args.out), "task": args.task, "teleop": args.teleop,
+              "episodes_in_store": store.num_episodes, **summary.to_dict()}
+    print(json.dumps(report))
+    if summary.successes < args.episodes:
+        why = "quit by the operator" if summary.quit else f"gave up after {summary.attempts} attempts"
+        print(f"robot collect: {summary.successes}/{args.episodes} successful episodes ({why}); "
+              "re-run the same command to resume", file=sys.stderr)
+        return 1
+    return 0
