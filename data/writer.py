@@ -108,6 +108,40 @@ class EpisodeWriter:
                 self._submit(buf)
         self.num_frames += 1
 
+    def extend(self, frames: Mapping[str, Any]) -> None:
+        """Add many ticks at once: `frames` maps every key to an (n, *shape) array."""
+        if self._done:
+            raise StoreError(f"{self.store.path}: this episode was already committed or discarded")
+        self._raise_flush_error()
+        if set(frames) != set(self._buffers):
+            raise FrameError(f"{self._where()}: extend got keys {sorted(frames)}, "
+                             f"the store records exactly {list(self._buffers)}")
+        values = {k: np.asarray(frames[k]) for k in self._buffers}
+        counts = {len(v) if v.ndim else -1 for v in values.values()}
+        if len(counts) != 1 or -1 in counts:
+            raise FrameError(f"{self._where()}: extend needs arrays of equal length per key, got "
+                             + ", ".join(f"{k}: {v.shape}" for k, v in values.items()))
+        n = counts.pop()
+        for key, buf in self._buffers.items():
+            v = values[key]
+            if v.shape[1:] != buf.shape or (v.dtype != buf.dtype
+                                            and not np.can_cast(v.dtype, buf.dtype, "same_kind")):
+                raise FrameError(f"{self._where()}: key {key!r} is {v.shape} {v.dtype}, "
+                                 f"the store expects (n, *{buf.shape}) {buf.dtype}")
+            if buf.check_finite and not np.isfinite(v).all():
+                bad = int(np.argwhere(~np.isfinite(v.reshape(n, -1)).all(axis=1))[0, 0])
+                raise FrameError(f"{self._where()}: key {key!r} holds NaN or inf at tick {bad}")
+        for key, buf in self._buffers.items():
+            v, done = values[key], 0
+            while done < n:
+                take = min(n - done, buf.capacity - buf.count)
+                buf.rows[buf.count: buf.count + take] = v[done: done + take]
+                buf.count += take
+                done += take
+                if buf.count == buf.capacity:
+                    self._submit(buf)
+        self.num_frames += n
+
     def _submit(self, buf: _KeyBuffer) -> None:
         start, rows = buf.take()
         self._pending.append(self._pool.submit(self._write, buf.key, start, rows))

@@ -1,0 +1,136 @@
+"""`robot data info | check | merge | split | drop | keep`: inspect and edit episode stores.
+
+Heavy modules (zarr, numpy, torch) are imported inside `run` so `robot --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the `data` subcommands."""
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p = sub.add_parser("info", help="summary of a store: episodes, frames, keys, tasks, success")
+    p.add_argument("path")
+    p.add_argument("--episodes", action="store_true", help="also list every episode")
+    p.add_argument("--stats", action="store_true", help="also print normalization statistics")
+    p = sub.add_parser("check", help="find every inconsistency; exits 1 when any is found")
+    p.add_argument("path")
+    p = sub.add_parser("merge", help="concatenate stores with identical specs into a new store")
+    p.add_argument("out")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("split", help="write train and validation stores, split by episode")
+    p.add_argument("path")
+    p.add_argument("--val-ratio", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-out", help="default: <path stem>.train.zarr")
+    p.add_argument("--val-out", help="default: <path stem>.val.zarr")
+    for name, text in (("drop", "remove episodes"), ("keep", "keep only these episodes")):
+        p = sub.add_parser(name, help=f"{text} (in place, or into --out)")
+        p.add_argument("path")
+        p.add_argument("episodes", help="comma-separated indices and ranges, e.g. 0,3,5-7")
+        p.add_argument("--out")
+
+
+def _parse_episodes(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+        except ValueError:
+            raise SystemExit(f"robot data: cannot parse episode list {text!r} (use e.g. 0,3,5-7)") from None
+    return out
+
+
+def _info(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from data import EpisodeStore
+
+    store = EpisodeStore.open(args.path, readonly=True)
+    metas = store.all_meta()
+    lengths = store.episode_lengths
+    print(f"store      {store.path}")
+    print(f"robot      {store.robot or '-'}   fps {store.fps:g}   schema v{store.attrs['schema_version']}")
+    print(f"episodes   {store.num_episodes}   frames {store.num_frames} "
+          f"({store.num_frames / store.fps:.1f} s)")
+    if len(lengths):
+        print(f"length     min {lengths.min()}  mean {lengths.mean():.1f}  max {lengths.max()} frames")
+    print("keys")
+    for key, spec in store.specs.items():
+        names = f"  [{', '.join(spec.names)}]" if spec.names else ""
+        print(f"  {key:<20} {str(spec.shape):<14} {spec.dtype:<8} {spec.units}{names}")
+    known = [m["success"] for m in metas if m.get("success") is not None]
+    if known:
+        print(f"success    {sum(known)}/{len(known)} ({100 * sum(known) / len(known):.0f}%)")
+    for field in ("task", "source"):
+        counts = Counter(m.get(field, "") for m in metas)
+        print(f"{field:<10} " + ", ".join(f"{k or '-'}: {v}" for k, v in counts.most_common()))
+    if args.episodes:
+        print(f"{'#':>5} {'frames':>7} {'success':>7} {'source':<12} task / instruction / note")
+        for i, m in enumerate(metas):
+            print(f"{i:>5} {m['length']:>7} {str(m.get('success')):>7} {m.get('source', ''):<12} "
+                  f"{m.get('task', '')} / {m.get('instruction', '')} / {m.get('note', '')}")
+    if args.stats:
+        import numpy as np
+
+        np.set_printoptions(precision=4, suppress=True, linewidth=120)
+        for key, st in store.stats().items():
+            print(f"stats {key}")
+            for name, value in st.items():
+                print(f"  {name:<5} {value}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from data.check import check_store
+
+    rep = check_store(args.path, progress=sys.stderr.isatty())
+    for note in rep.notes:
+        print(f"note: {note}")
+    for problem in rep.problems:
+        print(f"PROBLEM: {problem}")
+    verdict = "OK" if rep.ok else f"{len(rep.problems)} problem(s)"
+    print(f"{args.path}: {rep.num_episodes} episodes, {rep.num_frames} frames: {verdict}")
+    return 0 if rep.ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen action; store errors print one line and exit 1."""
+    from pathlib import Path
+
+    from data import ops
+    from data.errors import StoreError
+
+    action = args.data_command
+    try:
+        if action == "info":
+            return _info(args)
+        if action == "check":
+            return _check(args)
+        if action == "merge":
+            out = ops.merge_stores(args.inputs, args.out, overwrite=args.overwrite, progress=True)
+            print(f"merged {len(args.inputs)} stores into {out.path}: {out.num_episodes} episodes")
+        elif action == "split":
+            path = Path(args.path)
+            stem = path.with_suffix("") if path.suffix == ".zarr" else path
+            train_out = args.train_out or f"{stem}.train.zarr"
+            val_out = args.val_out or f"{stem}.val.zarr"
+            train, val = ops.split_store(path, train_out, val_out, args.val_ratio, args.seed, progress=True)
+            print(f"train: {train.path} ({train.num_episodes} episodes); "
+                  f"val: {val.path} ({val.num_episodes} episodes)")
+        elif action in ("drop", "keep"):
+            fn = ops.drop_episodes if action == "drop" else ops.keep_episodes
+            out = fn(args.path, _parse_episodes(args.episodes), out=args.out, progress=True)
+            print(f"{out.path}: {out.num_episodes} episodes, {out.num_frames} frames")
+    except StoreError as e:
+        print(f"robot data {action}: {e}", file=sys.stderr)
+        return 1
+    return 0
