@@ -138,12 +138,12 @@ def build_mjcf(cfg: PushTConfig) -> str:
     geoms = "\n".join(
         f'<geom name="{name}" type="box" size="{(x1 - x0) / 2} {(y1 - y0) / 2} {h}" '
         f'pos="{(x0 + x1) / 2} {(y0 + y1) / 2} {h}" class="block"/>'
-        for name, (x0, y0, x1, y1) in zip(("bar", "stem"), T_RECTS)
+        for name, (x0, y0, x1, y1) in zip(("bar", "stem"), T_RECTS, strict=True)
     )
     goal = "\n".join(
         f'<geom name="goal_{name}" type="box" size="{(x1 - x0) / 2} {(y1 - y0) / 2} 0.0005" '
         f'pos="{(x0 + x1) / 2} {(y0 + y1) / 2} 0.0005" class="visual" rgba="{_rgba((144, 238, 144))}"/>'
-        for name, (x0, y0, x1, y1) in zip(("bar", "stem"), T_RECTS)
+        for name, (x0, y0, x1, y1) in zip(("bar", "stem"), T_RECTS, strict=True)
     )
     gx, gy, gth = GOAL_POSE
     w = WORKSPACE

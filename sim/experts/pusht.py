@@ -278,7 +278,7 @@ class PushTExpert:
         local_pusher = (pusher - origin) @ rot
         while True:
             target, left = path[-1], lead
-            for a, b in zip(path[:-1], path[1:]):
+            for a, b in zip(path[:-1], path[1:], strict=False):
                 seg = float(np.linalg.norm(b - a))
                 if seg >= left:
                     target = a + (b - a) * (left / max(seg, 1e-9))
