@@ -31,8 +31,9 @@ from sim.pusht import PUSHER_RADIUS, T_CENTROID, T_RECTS, WORKSPACE, point_in_t
 LIMIT_C = 0.04
 """Limit-surface length (m): torque/force ratio of the T sliding on its floor (~ its gyration radius)."""
 
-ANGLE_WEIGHT = 0.06
-"""Metres per radian when comparing angle errors with position errors."""
+ANGLE_WEIGHT = (0.04, 0.09)
+"""Range of metres per radian when comparing angle with position errors, drawn per
+episode: low values translate first and rotate late, high values the reverse."""
 
 CONTACT_SPACING = 0.006
 """Spacing (m) of candidate contacts along the T's edges."""
@@ -157,7 +158,8 @@ class PushTExpert:
         self.rng = np.random.default_rng(seed)
         self._contact: int | None = None
         self._pushing = False
-        self._speed = 0.03
+        self._speed = 0.05
+        self._angle_weight = 0.06
 
     # ---------------------------------------------------------- teleop API
     def connect(self) -> None:
@@ -167,10 +169,11 @@ class PushTExpert:
         """Nothing to release."""
 
     def reset(self, obs: Any = None) -> None:
-        """Forget the current contact; draw this episode's style (approach speed)."""
+        """Forget the current contact; draw this episode's style (approach speed, rotate-vs-translate)."""
         self._contact = None
         self._pushing = False
         self._speed = float(self.rng.uniform(0.04, 0.07))
+        self._angle_weight = float(self.rng.uniform(*ANGLE_WEIGHT))
 
     def get_action(self, obs: Any = None) -> TeleopCommand:
         """(2,) float32 pusher target (m) for the current sim state."""
@@ -192,15 +195,16 @@ class PushTExpert:
         goal_centroid = np.array(goal[:2]) + np.array([[gc, -gs], [gs, gc]]) @ T_CENTROID
         e_pos = goal_centroid - centroid
         e_ang = _wrap(goal[2] - pose[2])
-        err = math.hypot(*e_pos) + ANGLE_WEIGHT * abs(e_ang)
+        w = self._angle_weight
+        err = math.hypot(*e_pos) + w * abs(e_ang)
 
         points = np.array(pose[:2]) + _CONTACTS @ rot.T  # (K, 2) world
         normals = _NORMALS @ rot.T
         push = -normals
         r = points - centroid
         omega = (r[:, 0] * push[:, 1] - r[:, 1] * push[:, 0]) / LIMIT_C**2
-        twist = np.concatenate([push, ANGLE_WEIGHT * omega[:, None]], axis=1)
-        want = np.array([e_pos[0], e_pos[1], ANGLE_WEIGHT * e_ang])
+        twist = np.concatenate([push, w * omega[:, None]], axis=1)
+        want = np.array([e_pos[0], e_pos[1], w * e_ang])
         score = twist @ want / (np.linalg.norm(twist, axis=1) * (np.linalg.norm(want) + 1e-9))
         standoffs = points + normals * (PUSHER_RADIUS + STANDOFF)
         reachable = np.all(np.abs(standoffs) < WORKSPACE - 0.005, axis=1)
