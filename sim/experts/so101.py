@@ -111,13 +111,13 @@ class SO101PickExpert:
         self.q_seed = res.qpos
         return res.qpos
 
-    def choose_yaw(self, object_yaw: float, pos: np.ndarray, symmetry: int = 4) -> float:
+    def choose_yaw(self, object_yaw: float, pos: np.ndarray, half: float, symmetry: int = 4) -> float:
         """A random grasp yaw among the object's `symmetry` equivalent ones that IK can reach."""
         env = self.env
         options = []
         for k in range(symmetry):
             yaw = object_yaw + k * 2 * math.pi / symmetry
-            offset = (env.config.cube_half_size + 0.004) * np.array([math.cos(yaw), math.sin(yaw), 0.0])
+            offset = (half + 0.004) * np.array([math.cos(yaw), math.sin(yaw), 0.0])
             res = solve_ik(env.model, env.data, EE_SITE, pos - offset, down_quat(yaw), joints=IK_JOINTS,
                            q_init=env.joint_positions[:5])
             if res.success and WRIST_ROLL_LIMITS[0] < res.qpos[4] < WRIST_ROLL_LIMITS[1]:
@@ -132,13 +132,14 @@ class SO101PickExpert:
             return np.zeros(3)
         return np.append(self.rng.normal(0.0, 0.05 * self.noise, 2), 0.0)
 
-    def pick_waypoints(self, obj_pos: np.ndarray, obj_yaw: float, grasp_z: float, lift_z: float) -> list[_Waypoint]:
-        """Approach from a random side, descend, close, lift (positions in m)."""
-        self.yaw = self.choose_yaw(obj_yaw, np.array([obj_pos[0], obj_pos[1], grasp_z]))
-        # the static finger's inner face (the site) goes just outside the cube's face; the moving
-        # jaw then pushes the cube against it
-        half = self.env.config.cube_half_size + 0.004
-        self.offset = half * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
+    def pick_waypoints(self, obj_pos: np.ndarray, obj_yaw: float, grasp_z: float, lift_z: float,
+                       half: float | None = None) -> list[_Waypoint]:
+        """Approach from a random side, descend, close, lift (positions in m; `half`: object half width)."""
+        half = self.env.config.cube_half_size if half is None else half
+        self.yaw = self.choose_yaw(obj_yaw, np.array([obj_pos[0], obj_pos[1], grasp_z]), half)
+        # the static finger's inner face (the site) goes just outside the object's face; the moving
+        # jaw then pushes the object against it
+        self.offset = (half + 0.004) * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
         side = self.rng.uniform(-1, 1, 2) * 0.03  # multimodal approach direction
         above = np.array([obj_pos[0], obj_pos[1], grasp_z + 0.07])
         return [
