@@ -87,7 +87,10 @@ def load_policy(directory: str | Path, device: str = "cpu") -> GenerativePolicy:
         raise ConfigError(f"{meta_path}: {e}") from None
     policy = make_policy(cfg, spec_from_dict(meta["spec"]), stats_from_json(meta["stats"]))
     state = load_file(str(weights_path), device="cpu")
-    result = policy.load_state_dict(state, strict=False)
+    try:
+        result = policy.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise ValueError(f"{weights_path} does not match the config in {meta_path}: {e}") from None
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(
             f"{weights_path} does not match the config in {meta_path}: missing {result.missing_keys[:5]}, "

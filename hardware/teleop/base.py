@@ -97,8 +97,16 @@ class DeltaTeleop:
         self.disconnect()
 
     def reset(self, obs: Observation) -> None:
-        """Re-anchor the mapper at the new episode's first observation."""
+        """Re-anchor the mapper at the new episode's first observation.
+
+        A device with a gripper toggle is synced to the body's gripper, so the
+        first toggle press always changes the gripper's state.
+        """
         self.mapper.reset(obs)
+        opening = getattr(self.mapper, "gripper_opening", None)
+        sync = getattr(self.device, "reset_gripper", None)
+        if opening is not None and sync is not None:
+            sync(opening())
 
     def get_action(self, obs: Observation) -> TeleopCommand:
         """Read the device and map it to an action."""

@@ -148,4 +148,13 @@ class KeyboardDevice:
         self._gripper_open = opening >= 0.5
 
 
-HELP = __doc__.split("Default keys", 1)[1]
+def help_text(keymap: dict[str, str] | None = None) -> str:
+    """One line per action listing its keys, for the operator."""
+    keymap = DEFAULT_KEYMAP if keymap is None else keymap
+    names = {" ": "space", "\r": "Enter", "\n": "Enter"}
+    lines = []
+    for action in ACTIONS:
+        keys = sorted({names.get(k, k) for k, a in keymap.items() if a == action})
+        if keys:
+            lines.append(f"  {'/'.join(keys):>8}  {action}")
+    return "\n".join(lines)

@@ -117,6 +117,12 @@ class IKMapper:
         self.target = np.clip(np.asarray(self.fk(self.q_target), dtype=np.float64), self.ws_low, self.ws_high)
         self.gripper = float(s[self.config.gripper_index])
 
+    def gripper_opening(self) -> float:
+        """Current gripper command as an opening in [0, 1] (0 closed, 1 open)."""
+        lo, hi = self.low[-1], self.high[-1]
+        frac = (self.gripper - lo) / (hi - lo) if np.isfinite(hi - lo) and hi > lo else 1.0
+        return float(np.clip(frac if self.config.gripper_open_is_high else 1.0 - frac, 0.0, 1.0))
+
     def _gripper_action(self, opening: float) -> float:
         lo, hi = self.low[-1], self.high[-1]
         if not (np.isfinite(lo) and np.isfinite(hi)):

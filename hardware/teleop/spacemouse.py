@@ -186,6 +186,10 @@ class SpaceMouseDevice:
             self.source.close()
         self.source = None
 
+    def reset_gripper(self, opening: float) -> None:
+        """Sync the left-button toggle with the gripper (opening in [0, 1])."""
+        self._gripper_open = opening >= 0.5
+
     def _scale(self, raw: np.ndarray) -> np.ndarray:
         v = np.clip(raw / self.config.full_scale, -1.0, 1.0)
         return np.where(np.abs(v) < self.config.deadzone, 0.0, v)

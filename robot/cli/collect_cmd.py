@@ -108,11 +108,13 @@ def run(args: argparse.Namespace) -> int:
     recorder = StoreRecorder(store, obs_keys, keep_failed=args.keep_failed)
     loop = ControlLoop(env, teleop, recorder, cfg, task=args.task,
                        source_kind="scripted" if args.teleop == "scripted" else "teleop")
-    if interactive and args.teleop != "leader":
-        from hardware.teleop.keyboard import HELP
+    if interactive:
+        print(f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}; start each episode with the "
+              "device's start button (keyboard: Enter)", file=sys.stderr)
+        if args.teleop == "keyboard":
+            from hardware.teleop.keyboard import help_text
 
-        print(f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}. Keys:{HELP}" if args.teleop == "keyboard"
-              else f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}: press start to record")
+            print(help_text(), file=sys.stderr)
 
     bar = tqdm(total=args.episodes, initial=done, desc=f"collect {args.task}", unit="ep",
                disable=args.no_progress, file=sys.stderr)
