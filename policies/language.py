@@ -66,6 +66,6 @@ class SentenceEncoder:
             model = _load_model(self.name, self.device)
             with torch.inference_mode():
                 emb = model.encode(new, convert_to_tensor=True, normalize_embeddings=True)
-            for t, e in zip(new, emb.float().cpu()):
+            for t, e in zip(new, emb.float().cpu(), strict=True):
                 self._cache[t] = e.clone()
         return torch.stack([self._cache[t] for t in texts]).to(device)

@@ -108,6 +108,6 @@ class TransformerDenoiser(DenoiserNet):
         """x (B, Ta, Da), t (B,) -> (B, Ta, Da)."""
         temb = self.time_mlp(t)[:, None, :]
         h = self.in_proj(x) + self.pos + temb
-        for layer, (k, v) in zip(self.layers, ctx):
+        for layer, (k, v) in zip(self.layers, ctx, strict=True):
             h = layer(h, k, v)
         return self.out(self.norm(h))

@@ -73,7 +73,7 @@ class ConditionalUnet1D(DenoiserNet):
         )
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
-        pairs = list(zip(dims[:-1], dims[1:]))
+        pairs = list(zip(dims[:-1], dims[1:], strict=False))
         for i, (cin, cout) in enumerate(pairs):
             last = i == len(pairs) - 1
             self.down.append(nn.ModuleList([
@@ -117,13 +117,13 @@ class ConditionalUnet1D(DenoiserNet):
         films = iter(film.split(self.film_sizes, dim=-1))
         h = x.transpose(1, 2)
         skips = []
-        for (b1, b2), down in zip(self.down, self.downsample):
+        for (b1, b2), down in zip(self.down, self.downsample, strict=True):
             h = b2(b1(h, next(films)), next(films))
             skips.append(h)
             h = down(h)
         for b in self.mid:
             h = b(h, next(films))
-        for (b1, b2), up in zip(self.up, self.upsample):
+        for (b1, b2), up in zip(self.up, self.upsample, strict=True):
             h = torch.cat([h, skips.pop()], dim=1)
             h = b2(b1(h, next(films)), next(films))
             h = up(h)
