@@ -46,6 +46,7 @@ What the base does, so every task behaves alike:
 from __future__ import annotations
 
 import dataclasses
+import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -196,7 +197,7 @@ class MujocoEnv(gym.Env):
             else:
                 spaces[key] = gym.spaces.Box(-np.inf, np.inf, spec.shape, dtype=np.dtype(spec.dtype))
         if self.instructions():
-            spaces[keys.INSTRUCTION] = gym.spaces.Text(max_length=256, min_length=0)
+            spaces[keys.INSTRUCTION] = gym.spaces.Text(max_length=256, min_length=0, charset=string.printable)
         return gym.spaces.Dict(spaces)
 
     def _id(self, kind: mujoco.mjtObj, name: str) -> int:

@@ -95,12 +95,38 @@ def solve_ik(
     damping: float = 1e-3,
     rot_weight: float = 0.1,
     max_step: float = 0.2,
+    restarts: int = 0,
+    seed: int = 0,
 ) -> IKResult:
     """Joint positions that put `site` at `target_pos` (and `target_quat`); see the module docstring.
 
     Shapes: target_pos (3,) m, target_quat (4,) wxyz, q_init (J,) for `joints`.
     `damping` is the DLS lambda^2 (m^2); `max_step` caps each iteration's joint change (rad).
+    `restarts`: on failure, retry from that many random in-limit starts (numpy seed `seed`),
+    returning the best result; local DLS can stall on a joint limit for far-away targets.
     """
+    best = _solve(model, data, site, target_pos, target_quat, joints, q_init, max_iters, pos_tol, rot_tol,
+                  damping, rot_weight, max_step)
+    if best.success or restarts <= 0:
+        return best
+    rng = np.random.default_rng(seed)
+    qadr, _ = joint_indices(model, joints)
+    jnt = _jnt_of(model, qadr)
+    lo = np.where(model.jnt_limited[jnt], model.jnt_range[jnt, 0], -np.pi)
+    hi = np.where(model.jnt_limited[jnt], model.jnt_range[jnt, 1], np.pi)
+    for _ in range(restarts):
+        res = _solve(model, data, site, target_pos, target_quat, joints, rng.uniform(lo, hi), max_iters,
+                     pos_tol, rot_tol, damping, rot_weight, max_step)
+        if res.success:
+            return res
+        if res.pos_err + rot_weight * res.rot_err < best.pos_err + rot_weight * best.rot_err:
+            best = res
+    return best
+
+
+def _solve(model, data, site, target_pos, target_quat, joints, q_init, max_iters, pos_tol, rot_tol,
+           damping, rot_weight, max_step) -> IKResult:
+    """One damped least-squares run from `q_init` (or data.qpos); see `solve_ik`."""
     site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site)
     if site_id < 0:
         raise KeyError(f"solve_ik: no site named {site!r} in the model")
@@ -109,8 +135,9 @@ def solve_ik(
         target_quat = np.asarray(target_quat, dtype=float).reshape(4)
         target_quat = target_quat / np.linalg.norm(target_quat)
     qadr, dadr = joint_indices(model, joints)
-    lo = np.where(model.jnt_limited[_jnt_of(model, qadr)], model.jnt_range[_jnt_of(model, qadr), 0], -np.inf)
-    hi = np.where(model.jnt_limited[_jnt_of(model, qadr)], model.jnt_range[_jnt_of(model, qadr), 1], np.inf)
+    jnt = _jnt_of(model, qadr)
+    lo = np.where(model.jnt_limited[jnt], model.jnt_range[jnt, 0], -np.inf)
+    hi = np.where(model.jnt_limited[jnt], model.jnt_range[jnt, 1], np.inf)
     d = _scratch(model)
     d.qpos[:] = data.qpos
     if q_init is not None:
