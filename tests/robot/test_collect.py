@@ -17,17 +17,12 @@ data = pytest.importorskip("data")
 
 
 def _check_store(path):
-    """The data package's checker when it exists, plus the invariants collection guarantees."""
-    check = getattr(data, "check_store", None)
-    if check is None:
-        try:
-            from data.check import check_store as check
-        except ImportError:
-            check = None
-    if check is not None:
-        report = check(path)
-        problems = getattr(report, "problems", report)
-        assert not problems, problems
+    """The data package's checker, plus the invariants collection guarantees."""
+    from data.check import check_store
+
+    report = check_store(path)
+    assert report.ok, report.problems
+    assert report.num_episodes > 0
     store = data.EpisodeStore.open(path, readonly=True)
     for i in range(store.num_episodes):
         ep = store.episode(i)
