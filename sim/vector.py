@@ -209,29 +209,38 @@ class SubprocVectorEnv(_VectorBase):
         self._init_masks()
 
     def _recv(self, i: int) -> Any:
-        try:
-            status, result = self._conns[i].recv()
-        except (EOFError, ConnectionResetError):
-            raise RuntimeError(f"vector env worker {i} died (exit code {self._procs[i].exitcode})") from None
-        if status == "error":
-            raise RuntimeError(f"vector env worker {i} failed:\n{result}")
-        return result
+        return self._gather([i])[0]
+
+    def _gather(self, idx: list[int]) -> list[Any]:
+        """Answers of workers `idx`; reads every one before raising, so no stale answer stays queued."""
+        answers, errors = [], []
+        for i in idx:
+            try:
+                status, result = self._conns[i].recv()
+            except (EOFError, ConnectionResetError):
+                status, result = "error", f"died (exit code {self._procs[i].exitcode})"
+            if status == "error":
+                errors.append(f"vector env worker {i} failed:\n{result}")
+            answers.append(result)
+        if errors:
+            raise RuntimeError("\n".join(errors))
+        return answers
 
     def _reset_some(self, idx: list[int], seeds: list[int | None], options: dict | None) -> list[tuple]:
         for i, s in zip(idx, seeds, strict=True):
             self._conns[i].send(("reset", (s, options)))
-        return [self._recv(i) for i in idx]
+        return self._gather(idx)
 
     def _step_some(self, idx: list[int], actions: np.ndarray) -> list[tuple]:
         for i, a in zip(idx, actions, strict=True):
             self._conns[i].send(("step", a))
-        return [self._recv(i) for i in idx]
+        return self._gather(idx)
 
     def render(self, camera: str | None = None, **kwargs: Any) -> np.ndarray:
         """(B, H, W, 3) uint8: every env rendered from `camera`."""
         for conn in self._conns:
             conn.send(("render", (camera, kwargs)))
-        return np.stack([self._recv(i) for i in range(self.num_envs)])
+        return np.stack(self._gather(list(range(self.num_envs))))
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""

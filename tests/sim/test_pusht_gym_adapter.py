@@ -1,0 +1,77 @@
+"""The gymnasium adapter runs the pymunk gym-pusht under the project's keys and contracts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot.interfaces import Env
+from sim.registry import make_env
+from sim.vector import make_vector_env
+
+pytest.importorskip("gym_pusht")
+GYM_ID = "gym:gym_pusht/PushT-v0"
+
+
+def test_state_obs_maps_to_state_and_steps():
+    env = make_env(GYM_ID)
+    assert isinstance(env, Env)
+    spec = env.body_spec
+    assert spec.name == GYM_ID and spec.fps == 10.0 and set(spec.observations) == {"state"}
+    assert spec.action.shape == (2,) and spec.action_low == (0.0, 0.0) and spec.action_high == (512.0, 512.0)
+    obs, info = env.reset(seed=0)
+    assert obs["state"].shape == (5,) and obs["state"].dtype == np.float32
+    assert info["success"] is False
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(np.array([256.0, 256.0]))
+        assert np.all(np.isfinite(obs["state"])) and isinstance(reward, float)
+        assert info["reward_terms"] == {"reward": reward} and info["success"] is False
+    # the pusher moves towards the commanded pixel target
+    assert np.linalg.norm(obs["state"][:2] - 256.0) < 100.0
+    assert env.observation_space.contains(obs)
+
+
+def test_success_comes_from_is_success():
+    env = make_env(GYM_ID)
+    obs, _ = env.reset(seed=0)
+    _, _, terminated, _, info = env.step(obs["state"][:2])
+    assert info["success"] is False and not terminated
+    block = env.env.unwrapped.block  # place the block on the goal (gym-pusht's own goal pose)
+    block.angle = np.pi / 4  # angle first: pymunk turns about the centre of gravity
+    block.position = (256.0, 256.0)
+    _, reward, terminated, _, info = env.step(obs["state"][:2])
+    assert info["success"] is True and terminated and info["coverage"] > 0.95
+
+
+def test_pixels_agent_pos_maps_to_state_and_top_camera():
+    env = make_env(GYM_ID, obs_type="pixels_agent_pos")
+    assert set(env.body_spec.observations) == {"state", "images.top"} and env.body_spec.cameras == ("top",)
+    obs, _ = env.reset(seed=1)
+    assert obs["state"].shape == (2,) and obs["images.top"].shape == (96, 96, 3)
+    assert obs["images.top"].dtype == np.uint8 and obs["images.top"].std() > 0
+    frame = env.render("top")
+    assert frame.ndim == 3 and frame.shape[2] == 3
+    with pytest.raises(KeyError, match="camera"):
+        env.render("front")
+
+
+def test_keypoint_obs_concatenates_agent_then_keypoints():
+    env = make_env(GYM_ID, obs_type="environment_state_agent_pos")
+    obs, _ = env.reset(seed=2)
+    assert obs["state"].shape == (18,)
+    np.testing.assert_allclose(obs["state"][:2], env.env.unwrapped.agent.position, atol=1e-3)
+
+
+def test_camera_name_and_unknown_ids():
+    env = make_env(GYM_ID, obs_type="pixels", camera="overhead")
+    assert set(env.reset(seed=0)[0]) == {"images.overhead"}
+    with pytest.raises(KeyError, match="not registered|importing"):
+        make_env("gym:no_such_pkg/Thing-v0")
+
+
+def test_vector_env_over_the_adapter():
+    vec = make_vector_env("gym:gym_pusht/PushT-v0", 2)
+    obs, _ = vec.reset(seed=[0, 1])
+    assert obs["state"].shape == (2, 5) and not np.array_equal(obs["state"][0], obs["state"][1])
+    obs, rew, *_ = vec.step(np.full((2, 2), 256.0, np.float32))
+    assert rew.shape == (2,)
