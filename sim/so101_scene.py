@@ -98,15 +98,21 @@ def hull_meshes() -> dict[str, np.ndarray]:
     return hulls
 
 
-def so101_spec() -> mujoco.MjSpec:
-    """MjSpec of the SO-101 arm with hull meshes, finger collision boxes and a `wrist` camera."""
+def so101_spec(coarse_meshes: bool = True) -> mujoco.MjSpec:
+    """MjSpec of the SO-101 arm with hull meshes, finger collision boxes and a `wrist` camera.
+
+    `coarse_meshes=False` keeps the package's full STL meshes (for the render benchmark).
+    """
     pkg = so101_package_dir()
     spec = mujoco.MjSpec.from_file(str(pkg / "so101_new_calib.xml"))
-    hulls = hull_meshes()
-    for mesh in spec.meshes:
-        mesh.file = ""
-        mesh.uservert = hulls[f"{mesh.name}/vert"].ravel().tolist()
-        mesh.userface = hulls[f"{mesh.name}/face"].ravel().tolist()
+    if coarse_meshes:
+        hulls = hull_meshes()
+        for mesh in spec.meshes:
+            mesh.file = ""
+            mesh.uservert = hulls[f"{mesh.name}/vert"].ravel().tolist()
+            mesh.userface = hulls[f"{mesh.name}/face"].ravel().tolist()
+    else:
+        spec.meshdir = str(pkg / "assets")
     jaw_meshes = {"wrist_roll_follower_so101_v1", "moving_jaw_so101_v1"}
     for geom in list(spec.geoms):
         if geom.classname.name == "collision":
@@ -140,27 +146,31 @@ def add_free_box(spec: mujoco.MjSpec, name: str, half_size: tuple[float, float, 
     return body
 
 
-def build_arm_scene(fps: float, add_objects, base_timestep: float = 0.002) -> mujoco.MjModel:
+def build_arm_scene(fps: float, add_objects, base_timestep: float = 0.002, coarse_meshes: bool = True) -> mujoco.MjModel:
     """Compile table + lights + cameras + SO-101 + the objects that `add_objects(spec)` adds.
 
     The physics timestep is the largest value <= `base_timestep` (s) that divides the
     control period 1/fps exactly, so `substeps * timestep == 1 / fps`.
     """
-    spec = so101_spec()
+    spec = so101_spec(coarse_meshes)
     spec.option.timestep = 1.0 / (fps * math.ceil(1.0 / (fps * base_timestep)))
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10.0
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
     spec.visual.quality.shadowsize = 0
+    spec.visual.quality.numquads = 1  # box faces as single quads: flat shading needs no more
     spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
     spec.visual.headlight.diffuse = [0.4, 0.4, 0.4]
     wb = spec.worldbody
     wb.add_light(name="top", pos=[0.2, 0.0, 1.0], dir=[0, 0, -1], diffuse=[0.5, 0.5, 0.5], castshadow=False)
-    wb.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.6, 0.6, 0.01], rgba=[0.55, 0.5, 0.45, 1],
+    # size[2] is the plane's render grid spacing: one quad instead of 14,400 (a 0.01 m grid) keeps
+    # software-GL frames cheap; the flat colour needs no subdivision
+    wb.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.6, 0.6, 1.2], rgba=[0.55, 0.5, 0.45, 1],
                 contype=STATIC_CONTYPE, conaffinity=STATIC_CONAFFINITY, condim=4)
-    front = wb.add_camera(name="front", pos=[0.62, 0.0, 0.42], fovy=50)
-    _look_at(front, np.array([0.62, 0.0, 0.42]), np.array([0.2, 0.0, 0.0]))
+    eye = np.array([0.48, 0.0, 0.32])
+    front = wb.add_camera(name="front", pos=eye.tolist(), fovy=58)
+    _look_at(front, eye, np.array([0.17, 0.0, 0.02]))
     add_objects(spec)
     return spec.compile()
 
