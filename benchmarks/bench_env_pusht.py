@@ -1,0 +1,127 @@
+"""PushT env throughput, state-only, on one core: our MuJoCo `pusht` vs the pymunk `gym-pusht`; prints JSON.
+
+Both envs run the same number of steps of uniformly random pusher targets over
+their whole workspace (ours: [-0.256, 0.256]^2 m; gym-pusht: [0, 512]^2 px),
+resetting (seeded) when an episode ends, and each step includes the coverage
+reward. Also times the coverage computation alone: our exact convex clipping
+(`sim.pusht.coverage`) against shapely's polygon intersection, which gym-pusht
+uses. Best of `--repeats` runs (the machine is shared); the process is pinned
+to one core.
+
+    python benchmarks/bench_env_pusht.py [--steps 3000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.pusht import GOAL_POSE, coverage, t_rect_corners  # noqa: E402
+from sim.registry import make_env  # noqa: E402
+
+
+def run_env(env, actions: np.ndarray) -> float:
+    """Steps/s of `env` over `actions` (N, 2), resetting with consecutive seeds at episode ends."""
+    seed = 0
+    env.reset(seed=seed)
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            seed += 1
+            env.reset(seed=seed)
+    return len(actions) / (time.perf_counter() - t0)
+
+
+def bench_envs(steps: int, repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    unit = rng.uniform(0.0, 1.0, (steps, 2))
+    ours = make_env("pusht")
+    ours_actions = ((unit * 2 - 1) * 0.256).astype(np.float32)
+    ours_sps = max(run_env(ours, ours_actions) for _ in range(repeats))
+    result = {"steps": steps, "ours_pusht_mujoco_steps_per_s": round(ours_sps, 1)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import gym_pusht  # noqa: F401  (registers gym_pusht/PushT-v0)
+            import gymnasium as gym
+
+            theirs = gym.make("gym_pusht/PushT-v0", obs_type="state", disable_env_checker=True)
+    except ImportError as e:
+        result["gym_pusht_error"] = f"gym-pusht not installed ({e}); pip install -e .[bench]"
+        return result
+    theirs_actions = unit * 512.0
+    theirs_sps = max(run_env(theirs, theirs_actions) for _ in range(repeats))
+    result["gym_pusht_pymunk_steps_per_s"] = round(theirs_sps, 1)
+    result["speedup_ours_over_gym_pusht"] = round(ours_sps / theirs_sps, 2)
+    return result
+
+
+def bench_coverage(n: int, repeats: int) -> dict:
+    rng = np.random.default_rng(1)
+    poses = [(*rng.uniform(-0.08, 0.08, 2), rng.uniform(-math.pi, math.pi)) for _ in range(n)]
+
+    def ours() -> float:
+        t0 = time.perf_counter()
+        for p in poses:
+            coverage(p, GOAL_POSE)
+        return (time.perf_counter() - t0) / n
+
+    result = {"poses": n, "ours_exact_clipping_us": round(min(ours() for _ in range(repeats)) * 1e6, 2)}
+    try:
+        import shapely.geometry as sg
+    except ImportError:
+        return result
+
+    def shapely_cov() -> float:
+        t0 = time.perf_counter()
+        for p in poses:
+            block = sg.MultiPolygon([sg.Polygon(r) for r in t_rect_corners(p)])
+            goal = sg.MultiPolygon([sg.Polygon(r) for r in t_rect_corners(GOAL_POSE)])
+            block.intersection(goal).area / goal.area
+        return (time.perf_counter() - t0) / n
+
+    theirs = min(shapely_cov() for _ in range(repeats))
+    max_err = max(
+        abs(coverage(p) - sg.MultiPolygon([sg.Polygon(r) for r in t_rect_corners(p)]).intersection(
+            sg.MultiPolygon([sg.Polygon(r) for r in t_rect_corners(GOAL_POSE)])).area / 0.0063)
+        for p in poses
+    )
+    result.update(
+        shapely_us=round(theirs * 1e6, 2),
+        speedup_ours_over_shapely=round(theirs / (result["ours_exact_clipping_us"] / 1e6), 2),
+        max_abs_difference=float(f"{max_err:.3g}"),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--coverage-poses", type=int, default=2000)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    out = {
+        "benchmark": "bench_env_pusht",
+        "env_state_only": bench_envs(args.steps, args.repeats),
+        "coverage": bench_coverage(args.coverage_poses, args.repeats),
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
