@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _frames import rendered_pool  # noqa: E402
+
 from data import EpisodeStore  # noqa: E402
 from robot.specs import ArraySpec  # noqa: E402
 

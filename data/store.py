@@ -361,7 +361,7 @@ class EpisodeStore:
     def _rollback(self) -> None:
         """Physically remove everything past the committed prefix (left by a crash or a discard)."""
         n, frames = self.num_episodes, self.num_frames
-        for key, arr in self._arrays.items():
+        for arr in self._arrays.values():
             if arr.shape[0] != frames:
                 arr.resize((frames, *arr.shape[1:]))
         if self._raw_ends_len != n:
