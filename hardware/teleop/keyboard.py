@@ -24,8 +24,6 @@ import threading
 import tty
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from hardware.teleop.base import DeviceReading
 from robot.interfaces import TeleopEvent
 

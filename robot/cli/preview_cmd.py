@@ -48,7 +48,7 @@ def plot_traces(path: Path, episode: dict[str, Any], specs: dict[str, Any], titl
     panels = [k for k in (K.STATE, K.ACTION) if k in episode]
     t = np.asarray(episode.get(K.TIMESTAMP, np.arange(len(episode[panels[0]]))), dtype=float)
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.8 * len(panels)), sharex=True, squeeze=False)
-    for ax, key in zip(axes[:, 0], panels):
+    for ax, key in zip(axes[:, 0], panels, strict=True):
         values = np.asarray(episode[key], dtype=float).reshape(len(t), -1)
         names = list(specs[key].names) if key in specs and specs[key].names else []
         units = specs[key].units if key in specs else ""

@@ -7,13 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from hardware.teleop.leader_arm import MOTORS, LeaderArmConfig, LeaderArmTeleop, LeaderToFollower, make_lerobot_leader
+from hardware.teleop.leader_arm import (
+    MOTORS,
+    LeaderArmConfig,
+    LeaderArmTeleop,
+    LeaderToFollower,
+    make_lerobot_leader,
+)
 from robot.specs import ArraySpec, BodySpec
 
 pytest.importorskip("lerobot.teleoperators.so101_leader")
-from lerobot.motors import MotorCalibration  # noqa: E402
-
 from feetech_emulator import FeetechBusEmulator  # noqa: E402
+from lerobot.motors import MotorCalibration  # noqa: E402
 
 PRESENT_POSITION, MIN_LIMIT, MAX_LIMIT = 56, 9, 11
 LOW = (-1.92, -1.75, -1.69, -1.66, -2.74, -0.17)
@@ -28,7 +33,7 @@ def follower_spec():
 
 def test_range_mode_maps_onto_follower_limits():
     m = LeaderToFollower(follower_spec(), LeaderArmConfig(use_degrees=False))
-    reading = {f"{n}.pos": v for n, v in zip(MOTORS, (-100.0, 100.0, 0.0, 50.0, -50.0, 100.0))}
+    reading = {f"{n}.pos": v for n, v in zip(MOTORS, (-100.0, 100.0, 0.0, 50.0, -50.0, 100.0), strict=True)}
     out = m(reading)
     assert out[0] == pytest.approx(LOW[0]) and out[1] == pytest.approx(HIGH[1])
     assert out[2] == pytest.approx((LOW[2] + HIGH[2]) / 2, abs=1e-6)
