@@ -5,7 +5,11 @@ their whole workspace (ours: [-0.256, 0.256]^2 m; gym-pusht: [0, 512]^2 px),
 resetting (seeded) when an episode ends, and each step includes the coverage
 reward. Also times the coverage computation alone: our exact convex clipping
 (`sim.pusht.coverage`) against shapely's polygon intersection, which gym-pusht
-uses. Best of `--repeats` runs (the machine is shared); the process is pinned
+uses. `env_pixels_96` repeats the env comparison with 96 x 96 image
+observations (ours: MuJoCo offscreen render; gym-pusht: pygame draw + resize).
+`vector_env` compares `make_vector_env` in-process against worker processes
+(workers are not pinned: that row measures what the extra cores buy, or cost).
+Best of `--repeats` runs (the machine is shared); the main process is pinned
 to one core.
 
     python benchmarks/bench_env_pusht.py [--steps 3000] [--repeats 3]
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported
 
 from sim.pusht import GOAL_POSE, coverage, t_rect_corners  # noqa: E402
 from sim.registry import make_env  # noqa: E402
@@ -43,10 +48,11 @@ def run_env(env, actions: np.ndarray) -> float:
     return len(actions) / (time.perf_counter() - t0)
 
 
-def bench_envs(steps: int, repeats: int) -> dict:
+def bench_envs(steps: int, repeats: int, pixels: bool = False) -> dict:
+    """Ours vs gym-pusht on the same random actions; `pixels`: 96 x 96 image observations too."""
     rng = np.random.default_rng(0)
     unit = rng.uniform(0.0, 1.0, (steps, 2))
-    ours = make_env("pusht")
+    ours = make_env("pusht", cameras=["top"] if pixels else [])
     ours_actions = ((unit * 2 - 1) * 0.256).astype(np.float32)
     ours_sps = max(run_env(ours, ours_actions) for _ in range(repeats))
     result = {"steps": steps, "ours_pusht_mujoco_steps_per_s": round(ours_sps, 1)}
@@ -56,7 +62,8 @@ def bench_envs(steps: int, repeats: int) -> dict:
             import gym_pusht  # noqa: F401  (registers gym_pusht/PushT-v0)
             import gymnasium as gym
 
-            theirs = gym.make("gym_pusht/PushT-v0", obs_type="state", disable_env_checker=True)
+            obs_type = "pixels" if pixels else "state"
+            theirs = gym.make("gym_pusht/PushT-v0", obs_type=obs_type, disable_env_checker=True)
     except ImportError as e:
         result["gym_pusht_error"] = f"gym-pusht not installed ({e}); pip install -e .[bench]"
         return result
@@ -64,6 +71,27 @@ def bench_envs(steps: int, repeats: int) -> dict:
     theirs_sps = max(run_env(theirs, theirs_actions) for _ in range(repeats))
     result["gym_pusht_pymunk_steps_per_s"] = round(theirs_sps, 1)
     result["speedup_ours_over_gym_pusht"] = round(ours_sps / theirs_sps, 2)
+    return result
+
+
+def bench_vector(n_envs: int, steps: int, repeats: int) -> dict:
+    """Env-steps/s of `make_vector_env("pusht", n_envs)` in-process vs one worker process per env."""
+    from sim.vector import make_vector_env
+
+    actions = np.random.default_rng(2).uniform(-0.256, 0.256, (steps, n_envs, 2)).astype(np.float32)
+    result: dict = {"n_envs": n_envs, "steps": steps}
+    for label, subprocess in (("in_process", False), ("subprocess", True)):
+        with make_vector_env("pusht", n_envs, subprocess=subprocess, max_steps=10**6) as vec:
+            best = 0.0
+            for _ in range(repeats):
+                vec.reset(seed=0)
+                t0 = time.perf_counter()
+                for a in actions:
+                    vec.step(a)
+                best = max(best, steps * n_envs / (time.perf_counter() - t0))
+        result[f"{label}_env_steps_per_s"] = round(best, 1)
+    result["speedup_in_process_over_subprocess"] = round(
+        result["in_process_env_steps_per_s"] / result["subprocess_env_steps_per_s"], 2)
     return result
 
 
@@ -109,13 +137,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pixel-steps", type=int, default=300)
     parser.add_argument("--coverage-poses", type=int, default=2000)
+    parser.add_argument("--vector-envs", type=int, default=4)
+    parser.add_argument("--vector-steps", type=int, default=300)
     args = parser.parse_args()
+    # the vector row runs first, unpinned, since spawned workers inherit the affinity
+    vector = bench_vector(args.vector_envs, args.vector_steps, args.repeats)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     out = {
         "benchmark": "bench_env_pusht",
         "env_state_only": bench_envs(args.steps, args.repeats),
+        "env_pixels_96": bench_envs(args.pixel_steps, args.repeats, pixels=True),
+        "vector_env": vector,
         "coverage": bench_coverage(args.coverage_poses, args.repeats),
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),

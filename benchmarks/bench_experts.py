@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported
 
 from sim.registry import ENVS, make_env, make_expert  # noqa: E402
 
@@ -85,7 +86,6 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--out", type=Path, help="merge the results into this JSON file")
     args = parser.parse_args()
-    os.environ.setdefault("MUJOCO_GL", "egl")
     tasks = args.task or sorted(ENVS)
     results = {task: run_task(task, args.episodes, args.seed, args.noise) for task in tasks}
     out = {"benchmark": "bench_experts", "tasks": results}
