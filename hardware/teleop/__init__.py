@@ -52,9 +52,15 @@ def make_teleop(
         from hardware.teleop.keyboard import KeyboardConfig, KeyboardDevice
         from hardware.teleop.leader_arm import LeaderArmConfig, LeaderArmTeleop
 
+        import sys
+
+        # Operator events (start/save/discard/quit) come from a keyboard: the given tty, else
+        # this terminal when there is one; without either, episodes run to max steps.
         events_tty = opts.pop("events_tty", None)
         cfg = from_dict(LeaderArmConfig, opts, "teleop")
-        events = KeyboardDevice(KeyboardConfig(tty=events_tty or "")) if events_tty is not None else None
+        events = None
+        if events_tty is not None or sys.stdin.isatty():
+            events = KeyboardDevice(KeyboardConfig(tty=events_tty or ""))
         return LeaderArmTeleop(env.body_spec, cfg, event_device=events)
 
     from hardware.teleop.base import DeltaTeleop

@@ -92,6 +92,11 @@ class LeaderArmTeleop:
         self.leader = leader
         self.event_device = event_device
 
+    @property
+    def has_events(self) -> bool:
+        """Whether an operator can raise events (else the loop must not wait for START)."""
+        return self.event_device is not None
+
     def connect(self) -> None:
         """Build (lazily importing lerobot) and connect the leader, then the event device."""
         if self.leader is None:

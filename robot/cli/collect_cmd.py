@@ -103,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
     teleop = make_teleop(args.teleop, env, task=args.task, seed=args.seed, step_m=args.step_m,
                          options=parse_overrides(args.teleop_opt))
     max_steps = args.max_steps or int(getattr(getattr(env, "config", None), "max_steps", 300))
+    # A source without buttons (leader arm with no event keyboard) cannot press start.
+    wait = interactive and bool(getattr(teleop, "has_events", True))
     cfg = LoopConfig(realtime=args.realtime or interactive, max_steps=max_steps,
-                     settle_ticks=args.settle_ticks, wait_for_start=interactive)
+                     settle_ticks=args.settle_ticks, wait_for_start=wait)
     recorder = StoreRecorder(store, obs_keys, keep_failed=args.keep_failed)
     loop = ControlLoop(env, teleop, recorder, cfg, task=args.task,
                        source_kind="scripted" if args.teleop == "scripted" else "teleop")

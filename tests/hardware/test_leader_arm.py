@@ -101,3 +101,24 @@ def test_leader_drives_the_so101_twin_through_the_loop(leader_on_emulated_bus):
     q = env.joint_positions
     assert q[0] == pytest.approx(400 * 2 * math.pi / 4095, abs=0.05)
     assert q[2] == pytest.approx(300 * 2 * math.pi / 4095, abs=0.05)
+
+
+def test_robot_collect_records_the_leader_arm(leader_on_emulated_bus, tmp_path):
+    pytest.importorskip("sim.registry")
+    from data import EpisodeStore
+    from robot.cli import main
+
+    bus, cfg, _leader = leader_on_emulated_bus
+    mid1 = sum(RANGES[1]) // 2
+    bus.write_u16(1, PRESENT_POSITION, mid1 - 300)
+    out = str(tmp_path / "leader.zarr")
+    # No terminal under pytest: no event keyboard, so the episode starts at once and ends on max steps.
+    rc = main(["collect", "--task", "so101_lift", "--teleop", "leader", "--teleop-opt", f"port={cfg.port}",
+               "--teleop-opt", f"id={cfg.id}", "--teleop-opt", f"calibration_dir={cfg.calibration_dir}",
+               "--episodes", "1", "--max-steps", "6", "--keep-failed", "--max-attempts", "1",
+               "--out", out, "--no-progress"])
+    assert rc == 1  # one attempt, not a success
+    store = EpisodeStore.open(out, readonly=True)
+    meta, ep = store.episode_meta(0), store.episode(0)
+    assert meta["source"] == "teleop" and meta["length"] == 6
+    assert ep["action"][:, 0] == pytest.approx(np.full(6, -300 * 2 * math.pi / 4095), abs=1e-4)
