@@ -72,14 +72,38 @@ def _from_json(data: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     return {k: {n: np.asarray(v, dtype=np.float64) for n, v in d.items()} for k, d in data.items()}
 
 
+def _copy(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    return {k: {n: v.copy() for n, v in d.items()} for k, d in stats.items()}
+
+
+def _save(store: EpisodeStore, payload: dict[str, Any]) -> None:
+    """Persist the stats in the store attributes; a read-only handle still saves them when the
+    directory is writable (they are derived data), so training runs do not recompute them."""
+    if not store.readonly:
+        store._set_attr("stats", payload)
+        return
+    import zarr
+
+    try:
+        root = zarr.open_group(zarr.storage.LocalStore(store.path), mode="r+", zarr_format=3)
+        root.attrs["stats"] = payload
+    except OSError:
+        pass  # a read-only file system: keep them in memory only
+
+
 def cached_stats(store: EpisodeStore, force: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """`compute_stats` of every key, reusing the copy saved in the store when still valid."""
     fingerprint = _fingerprint(store)
+    memo = getattr(store, "_stats_memo", None)
+    if not force and memo is not None and memo[0] == fingerprint:
+        return _copy(memo[1])
     saved = store.attrs.get("stats")
     if not force and isinstance(saved, dict) and saved.get("episode_ends_sha1") == fingerprint \
             and set(saved.get("keys", {})) == set(store.keys):
-        return _from_json(saved["keys"])
-    stats = compute_stats(store)
-    store._set_attr("stats", {"episode_ends_sha1": fingerprint, "num_frames": store.num_frames,
-                              "keys": _to_json(stats)})
-    return stats
+        stats = _from_json(saved["keys"])
+    else:
+        stats = compute_stats(store)
+        _save(store, {"episode_ends_sha1": fingerprint, "num_frames": store.num_frames,
+                      "keys": _to_json(stats)})
+    store._stats_memo = (fingerprint, stats)
+    return _copy(stats)

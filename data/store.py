@@ -84,18 +84,9 @@ class EpisodeStore:
         self.specs: dict[str, ArraySpec] = {
             k: ArraySpec.from_dict(d) for k, d in attrs["specs"].items()
         }
-        self._arrays: dict[str, zarr.Array] = {}
-        try:
-            for key in self.specs:
-                self._arrays[key] = root[f"data/{key}"]
-            self._ends_arr = root["meta/episode_ends"]
-            self._meta_arr = root["meta/episode_meta"]
-        except KeyError as e:
-            raise CorruptStoreError(
-                f"store {self.path} lacks array {e.args[0]!r}; run `robot data check {self.path}`"
-            ) from None
         self._writer = None
         self._lock_fd: int | None = None
+        self._stats_memo: tuple[str, dict] | None = None  # (episode_ends sha1, stats), see data/stats.py
         self.refresh()
 
     # ---------------------------------------------------------------- construction
@@ -186,23 +177,55 @@ class EpisodeStore:
         return store
 
     # ---------------------------------------------------------------- committed state
+    def _load_arrays(self) -> None:
+        """(Re)open the array handles, re-reading their metadata (shapes change as others append)."""
+        try:
+            self._arrays = {key: self._root[f"data/{key}"] for key in self.specs}
+            self._ends_arr = self._root["meta/episode_ends"]
+            self._meta_arr = self._root["meta/episode_meta"]
+        except KeyError as e:
+            raise CorruptStoreError(
+                f"store {self.path} lacks array {e.args[0]!r}; run `robot data check {self.path}`"
+            ) from None
+
     def refresh(self) -> None:
-        """Re-read `episode_ends` (e.g. while another process appends); drops cached stats."""
+        """Re-read the committed episodes (e.g. while another process appends).
+
+        Only trailing -1 slots of `episode_ends` (resized, never written: a
+        recorder killed mid-commit) are uncommitted. Any written entry that does
+        not increase, or that points past an array's end or past the metadata
+        rows, cannot come from a crash (arrays and metadata are written before
+        the entry) and raises CorruptStoreError naming the array and episode.
+        """
+        if self._writer is not None:
+            raise StoreError(f"{self.path}: refresh() while an episode is being recorded")
+        self._load_arrays()
         try:
             raw = np.asarray(self._ends_arr[:], dtype=np.int64)
         except Exception as e:
             raise CorruptStoreError(f"{self.path}: meta/episode_ends cannot be read ({e}); "
                                     f"run `robot data check {self.path}`") from None
-        shortest = min((int(a.shape[0]) for a in self._arrays.values()), default=0)
-        n_meta = int(self._meta_arr.shape[0])
-        count, prev = 0, 0
-        # The committed prefix: written (not the -1 fill), increasing, backed by data and meta.
-        for end in raw:
-            if end <= prev or end > shortest or count >= n_meta:
-                break
-            prev = int(end)
-            count += 1
-        self._ends = raw[:count].copy()
+        count = len(raw)
+        while count and raw[count - 1] == -1:
+            count -= 1
+        ends = raw[:count]
+        hint = f"; run `robot data check {self.path}`"
+        steps = np.diff(ends, prepend=0)
+        if (steps <= 0).any():
+            i = int(np.argmax(steps <= 0))
+            raise CorruptStoreError(f"{self.path}: meta/episode_ends[{i}] = {int(ends[i])} does not "
+                                    f"increase (episode {i} is empty or out of order){hint}")
+        frames = int(ends[-1]) if count else 0
+        for key, arr in self._arrays.items():
+            if arr.shape[0] < frames:
+                ep = int(np.searchsorted(ends, arr.shape[0], side="right"))
+                raise CorruptStoreError(f"{self.path}: array data/{key} has {arr.shape[0]} frames but "
+                                        f"episode_ends needs {frames}: episode {ep} onwards lack "
+                                        f"{key!r} data{hint}")
+        if self._meta_arr.shape[0] < count:
+            raise CorruptStoreError(f"{self.path}: meta/episode_meta has {self._meta_arr.shape[0]} rows "
+                                    f"for {count} episodes{hint}")
+        self._ends = ends.copy()
         self._raw_ends_len = len(raw)
         self._meta_cache: dict[int, dict[str, Any]] = {}
 

@@ -137,6 +137,11 @@ def test_corrupt_chunk_is_named(tmp_path):
 
 def test_stats_match_numpy_and_are_cached_until_episodes_change(tmp_path):
     store = make_store(tmp_path / "s.zarr")
+    readonly = EpisodeStore.open(tmp_path / "s.zarr", readonly=True)
+    readonly.stats()["state"]["min"][:] = 1e9  # callers get copies; the memo is not corrupted
+    assert readonly.stats()["state"]["min"][0] == 0
+    # Derived data: saved even from a read-only handle, so training runs do not recompute it.
+    assert EpisodeStore.open(tmp_path / "s.zarr").attrs["stats"]["num_frames"] == 45
     every = {k: np.concatenate([frames(i, n)[k] for i, n in enumerate((5, 23, 17))]) for k in KEYS}
     stats = store.stats()
     for key in ("state", "action", "timestamp"):
@@ -155,3 +160,22 @@ def test_stats_match_numpy_and_are_cached_until_episodes_change(tmp_path):
     w.commit()
     assert store.stats()["state"]["max"][1] == 100  # recomputed with the new episode
     assert EpisodeStore.open(tmp_path / "s.zarr").attrs["stats"]["num_frames"] == 47
+
+
+def test_mismatched_lengths_and_bad_ends_raise_naming_array_and_episode(tmp_path):
+    import zarr
+
+    path = tmp_path / "s.zarr"
+    make_store(path, lengths=(5, 23, 17))
+    root = zarr.open_group(path, mode="r+")
+    root["data/state"].resize((20, 3))
+    with pytest.raises(StoreError, match=r"data/state has 20 frames but episode_ends needs 45: "
+                                         r"episode 1 onwards lack 'state'"):
+        EpisodeStore.open(path)
+    root["data/state"].resize((45, 3))
+    root["meta/episode_ends"][1] = 3
+    with pytest.raises(StoreError, match=r"episode_ends\[1\] = 3 does not increase"):
+        EpisodeStore.open(path)
+    root["meta/episode_ends"][1] = 28
+    root["meta/episode_ends"].resize((5,))  # two slots resized but never written: a killed commit
+    assert EpisodeStore.open(path).num_episodes == 3
