@@ -154,7 +154,7 @@ def build_mjcf(cfg: PushTConfig) -> str:
     return f"""
 <mujoco model="pusht">
   <compiler angle="radian"/>
-  <option timestep="{cfg.physics_dt}" integrator="implicitfast" cone="elliptic"/>
+  <option timestep="{cfg.physics_dt}" integrator="implicitfast" cone="pyramidal"/>
   <visual>
     <headlight ambient="1 1 1" diffuse="0 0 0" specular="0 0 0"/>
     <quality shadowsize="0"/>
