@@ -118,13 +118,14 @@ class SO101Env(MujocoEnv):
         return self.data.xquat[self.model.body(body).id].copy()
 
     def grasping(self, geom: str) -> bool:
-        """Whether both finger boxes touch geom `geom` (a two-sided grasp)."""
+        """Whether geom `geom` touches both jaws (finger box or fingertip pad on each side)."""
         g = self.model.geom(geom).id
-        fingers = {self.model.geom("static_finger").id, self.model.geom("moving_finger").id}
+        static = {self.model.geom("static_finger").id, self.model.geom("static_finger_pad").id}
+        moving = {self.model.geom("moving_finger").id, self.model.geom("moving_finger_pad").id}
         n = self.data.ncon
         g1, g2 = self.data.contact.geom1[:n], self.data.contact.geom2[:n]
         touching = {int(b) for a, b in zip(g1, g2) if a == g} | {int(a) for a, b in zip(g1, g2) if b == g}
-        return fingers <= touching
+        return bool(touching & static and touching & moving)
 
     def sample_xy(self, rng: np.random.Generator, x_range: tuple[float, float], y_range: tuple[float, float]) -> np.ndarray:
         """Uniform (2,) position in the given ranges (m) plus the DR object-pose noise."""

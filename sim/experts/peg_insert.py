@@ -39,19 +39,16 @@ class PegInsertExpert(SO101PickExpert):
     def plan(self):
         env = self.env
         c = env.config
+        self.object_geom = "peg"
+        self.cmd_xy = None  # (re)start the insertion controller after this pick
         peg = env.body_pos("peg")
         grasp_z = 2 * c.peg_half_length - 0.012  # grip the top 12 mm... measured from the table
         self.hand_depth = grasp_z  # grasp point height above the peg's bottom
         self.carry_z = grasp_z + c.socket_depth + 0.03
         wps = self.pick_waypoints(peg, yaw_of_quat(env.body_quat("peg")), grasp_z, self.carry_z, half=c.peg_half_width)
         socket = env.socket_pos
-        wps.append(_Waypoint([socket[0], socket[1], self.carry_z], GRIPPER_CLOSED, tol=0.01))
+        wps.append(_Waypoint([socket[0], socket[1], self.carry_z], GRIPPER_CLOSED, tol=0.01, must_hold=True))
         return wps
-
-    def reset(self, obs: dict) -> None:
-        """Plan the pick; the insertion phase is a feedback controller (see module docstring)."""
-        super().reset(obs)
-        self.cmd_xy = None
 
     def get_action(self, obs: dict) -> TeleopCommand:
         """(6,) joint targets for this tick (rad)."""
@@ -76,7 +73,6 @@ class PegInsertExpert(SO101PickExpert):
         # self.offset is where the site sits relative to the grasp centre; keep it for the new yaw
         self.offset = np.linalg.norm(self.offset) * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
         q = self._ik(target)
-        action = np.concatenate([q, [GRIPPER_CLOSED]])
-        if self.noise > 0:
-            action[:5] += self.rng.normal(0.0, self.noise, 5)
-        return TeleopCommand(action=action.astype(np.float32))
+        self.cmd_pos = target
+        self.check_grasp(must_hold=env.peg_bottom()[2] > c.socket_depth - c.insert_depth / 2)
+        return self.command(q, GRIPPER_CLOSED)

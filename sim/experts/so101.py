@@ -33,7 +33,9 @@ WRIST_ROLL_LIMITS = (-2.6, 2.7)  # rad, a margin inside the MJCF range
 class _Waypoint:
     """A target for the gripper site: position (3,) m, gripper command (rad), hold ticks, tolerance m."""
 
-    def __init__(self, pos, gripper: float, hold: int = 0, tol: float = 0.01, speed: float | None = None):
+    def __init__(self, pos, gripper: float, hold: int = 0, tol: float = 0.01, speed: float | None = None,
+                 must_hold: bool = False):
+        self.must_hold = must_hold  # the object must stay grasped here, else the expert re-plans
         self.pos = np.asarray(pos, dtype=float)
         self.gripper = gripper
         self.hold = hold
@@ -45,6 +47,8 @@ class SO101PickExpert:
     """Shared machinery: waypoint following with IK; subclasses build the waypoint list."""
 
     speed = 0.25  # m/s of the commanded gripper site
+    grasp_margin = 0.006  # m between the static finger and the object's face before closing
+    max_replans = 3
 
     def __init__(self, env, seed: int = 0, noise: float = 0.0, speed: float | None = None):
         self.env = env
@@ -73,6 +77,8 @@ class SO101PickExpert:
         self.gripper = GRIPPER_OPEN
         self.index = 0
         self.held = 0
+        self.lost = 0
+        self.replans = 0
         self.waypoints = self.plan()
 
     def get_action(self, obs: dict) -> TeleopCommand:
@@ -85,16 +91,31 @@ class SO101PickExpert:
             dist = np.linalg.norm(delta)
             self.cmd_pos = wp.pos.copy() if dist <= step else self.cmd_pos + delta * (step / dist)
             self.gripper = wp.gripper
-            reached = dist <= step and np.linalg.norm(env.ee_pos + self.offset - wp.pos) <= wp.tol
-            if reached or dist <= step and self.held > wp.hold + 30:  # do not stall on an unreachable tolerance
+            if dist <= step:  # the command has arrived: wait for the arm, at most 30 ticks past `hold`
                 self.held += 1
-                if self.held > wp.hold:
+                close = np.linalg.norm(env.ee_pos + self.offset - wp.pos) <= wp.tol
+                if (close and self.held > wp.hold) or self.held > wp.hold + 30:
                     self.index += 1
                     self.held = 0
-            elif dist <= step:
-                self.held += 1
-        q = self._ik(self.cmd_pos)
-        action = np.concatenate([q, [self.gripper]])
+            self.check_grasp(wp.must_hold)
+        return self.command(self._ik(self.cmd_pos), self.gripper)
+
+    def check_grasp(self, must_hold: bool) -> None:
+        """Re-plan from the current state when the object slipped out of the hand (closed-loop recovery)."""
+        if not must_hold or self.env.grasping(self.object_geom):
+            self.lost = 0
+            return
+        self.lost += 1
+        if self.lost > 5 and self.replans < self.max_replans:
+            self.replans += 1
+            self.lost = 0
+            self.index = 0
+            self.held = 0
+            self.waypoints = self.plan()
+
+    def command(self, q: np.ndarray, gripper: float) -> TeleopCommand:
+        """Joint targets (5,) + gripper -> TeleopCommand, with the configured joint noise."""
+        action = np.concatenate([q, [gripper]])
         if self.noise > 0:
             action[:5] += self.rng.normal(0.0, self.noise, 5)
         return TeleopCommand(action=action.astype(np.float32))
@@ -117,7 +138,7 @@ class SO101PickExpert:
         options = []
         for k in range(symmetry):
             yaw = object_yaw + k * 2 * math.pi / symmetry
-            offset = (half + 0.004) * np.array([math.cos(yaw), math.sin(yaw), 0.0])
+            offset = (half + self.grasp_margin) * np.array([math.cos(yaw), math.sin(yaw), 0.0])
             res = solve_ik(env.model, env.data, EE_SITE, pos - offset, down_quat(yaw), joints=IK_JOINTS,
                            q_init=env.joint_positions[:5])
             if res.success and WRIST_ROLL_LIMITS[0] < res.qpos[4] < WRIST_ROLL_LIMITS[1]:
@@ -139,7 +160,7 @@ class SO101PickExpert:
         self.yaw = self.choose_yaw(obj_yaw, np.array([obj_pos[0], obj_pos[1], grasp_z]), half)
         # the static finger's inner face (the site) goes just outside the object's face; the moving
         # jaw then pushes the object against it
-        self.offset = (half + 0.004) * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
+        self.offset = (half + self.grasp_margin) * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
         side = self.rng.uniform(-1, 1, 2) * 0.03  # multimodal approach direction
         above = np.array([obj_pos[0], obj_pos[1], grasp_z + 0.07])
         return [
@@ -147,7 +168,7 @@ class SO101PickExpert:
             _Waypoint(above, GRIPPER_OPEN, tol=0.01),
             _Waypoint([obj_pos[0], obj_pos[1], grasp_z], GRIPPER_OPEN, hold=2, tol=0.006, speed=0.15),
             _Waypoint([obj_pos[0], obj_pos[1], grasp_z], GRIPPER_CLOSED, hold=8, tol=0.02),
-            _Waypoint([obj_pos[0], obj_pos[1], lift_z], GRIPPER_CLOSED, tol=0.02, speed=0.15),
+            _Waypoint([obj_pos[0], obj_pos[1], lift_z], GRIPPER_CLOSED, tol=0.02, speed=0.15, must_hold=True),
         ]
 
     def plan(self) -> list[_Waypoint]:
@@ -159,6 +180,7 @@ class SO101LiftExpert(SO101PickExpert):
 
     def plan(self) -> list[_Waypoint]:
         env = self.env
+        self.object_geom = "cube"
         cube = env.body_pos("cube")
         h = env.config.cube_half_size
         wps = self.pick_waypoints(cube, yaw_of_quat(env.body_quat("cube")), h, h + env.config.lift_height + 0.04)
@@ -180,15 +202,16 @@ class SO101PlaceExpert(SO101PickExpert):
         above = np.array([target[0], target[1], start[2]])
         down = np.array([target[0], target[1], release_z])
         return [
-            _Waypoint(mid + self.jitter() * 0.5, GRIPPER_CLOSED, tol=0.03),
-            _Waypoint(above, GRIPPER_CLOSED, tol=0.01),
-            _Waypoint(down, GRIPPER_CLOSED, hold=2, tol=0.01, speed=0.12),
+            _Waypoint(mid + self.jitter() * 0.5, GRIPPER_CLOSED, tol=0.03, must_hold=True),
+            _Waypoint(above, GRIPPER_CLOSED, tol=0.01, must_hold=True),
+            _Waypoint(down, GRIPPER_CLOSED, hold=2, tol=0.01, speed=0.12, must_hold=True),
             _Waypoint(down, GRIPPER_OPEN, hold=6, tol=0.03),
             _Waypoint(down + [0, 0, 0.06], GRIPPER_OPEN, hold=1000, tol=0.03),
         ]
 
     def plan(self) -> list[_Waypoint]:
         env = self.env
+        self.object_geom = env.pick_body
         cube = env.body_pos(env.pick_body)
         h = env.config.cube_half_size
         wps = self.pick_waypoints(cube, yaw_of_quat(env.body_quat(env.pick_body)), h, h + 0.08)
@@ -203,6 +226,7 @@ class SO101MultiExpert(SO101PlaceExpert):
     def plan(self) -> list[_Waypoint]:
         env = self.env
         if env.goal_kind == "lift":
+            self.object_geom = env.pick_body
             cube = env.body_pos(env.pick_body)
             h = env.config.cube_half_size
             wps = self.pick_waypoints(cube, yaw_of_quat(env.body_quat(env.pick_body)), h, h + env.config.lift_height + 0.04)
