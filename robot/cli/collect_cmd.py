@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect episodes; exit 0 when the store holds the requested successes, 1 otherwise."""
     from tqdm import tqdm
 
-    from data import EpisodeStore
+    from data import DataError, EpisodeStore
     from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
     from robot.config import parse_overrides
     from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
-    store = EpisodeStore.open_or_create(args.out, fps=spec.fps, keys=specs, robot=getattr(env, "robot", ""))
+    try:
+        store = EpisodeStore.open_or_create(args.out, fps=spec.fps, keys=specs, robot=getattr(env, "robot", ""))
+    except DataError as e:
+        print(f"robot collect: {e}", file=sys.stderr)
+        return 2
     done, first_seed = resume_point(store, args.task, args.seed)
     if done >= args.episodes:
         print(f"{args.out} already holds {done} successful {args.task} episodes (>= {args.episodes}); nothing to do")
@@ -129,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nepisode seed={result.seed}: {result.outcome.value}, {result.steps} ticks, "
                   f"{'saved' if result.saved else 'not saved'}", file=sys.stderr)
 
-    teleop.connect()
+    try:
+        teleop.connect()
+    except (OSError, RuntimeError, ImportError) as e:
+        print(f"robot collect: cannot connect --teleop {args.teleop}: {e}", file=sys.stderr)
+        env.close()
+        return 2
     try:
         summary = collect(loop, args.episodes, already_successful=done, first_seed=first_seed,
                           max_attempts=args.max_attempts, on_episode=on_episode)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from robot.interfaces import Observation, Teleop, TeleopEvent
-from robot.runtime.body import Body, BodyStep, as_body
+from robot.runtime.body import Body, as_body
 from robot.runtime.recorder import EpisodeInfo, RecorderHook
 from robot.runtime.scheduler import LoopTelemetry, RateScheduler, TickTiming
 
@@ -100,6 +100,18 @@ class EpisodeResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Run:
+    """Mutable state of one episode's ticks."""
+
+    outcome: Outcome = Outcome.MAX_STEPS
+    steps: int = 0
+    success_streak: int = 0
+    ever_succeeded: bool = False
+    intervened: bool = False
+    abort_reason: str = ""
+
+
 class ControlLoop:
     """Runs episodes of `source` driving `body` at a fixed rate, recording every tick.
 
@@ -161,7 +173,10 @@ class ControlLoop:
             self._sleep(period)
 
     def run_episode(self, seed: int | None = None) -> EpisodeResult:
-        """Reset the body and source, run one episode, finish the recorder; returns the result."""
+        """Reset the body and source, run one episode, finish the recorder; returns the result.
+
+        An exception (Ctrl-C, a driver error) drops the open episode before it propagates.
+        """
         cfg = self.config
         t_wall = self._clock()
         telemetry = LoopTelemetry(self.fps)
@@ -174,33 +189,49 @@ class ControlLoop:
         obs = self.body.observe()
         if self.recorder is not None:
             self.recorder.start(obs, EpisodeInfo(self.task, seed, self.source_kind))
+        try:
+            run = self._run_ticks(telemetry)
+        except BaseException:
+            if self.recorder is not None:
+                self.recorder.finish(save=False, success=False)
+            raise
+        success = True if run.outcome is Outcome.SUCCESS else run.success_streak > 0
+        info: dict[str, Any] = {"ever_succeeded": run.ever_succeeded}
+        if run.abort_reason:
+            info["abort_reason"] = run.abort_reason
+        saved = False
+        if self.recorder is not None:
+            note = "intervened" if run.intervened else ""
+            saved = self.recorder.finish(run.outcome.keeps_data, success, note)
+        return EpisodeResult(
+            run.outcome, seed, run.steps, success, saved, run.intervened, telemetry,
+            self._clock() - t_wall, info,
+        )
 
+    def _run_ticks(self, telemetry: LoopTelemetry) -> _Run:
+        """The recording ticks of one episode, until an end condition or an operator event."""
+        cfg = self.config
         sched = RateScheduler(self.fps, cfg.realtime, self._clock, self._sleep)
         t0 = sched.start()
-        steps = 0
-        success_streak = 0
-        ever_succeeded = False
+        run = _Run()
         intervening = False
-        intervened = False
         last_action: np.ndarray | None = None
-        last_step: BodyStep | None = None
-        outcome = Outcome.MAX_STEPS
         while True:
             t = sched.begin()
             obs = self.body.observe()
             cmd, events, op_cmd = self._poll(obs)
             if TeleopEvent.QUIT in events:
-                outcome = Outcome.QUIT
-                break
+                run.outcome = Outcome.QUIT
+                return run
             if TeleopEvent.DISCARD in events:
-                outcome = Outcome.DISCARDED
-                break
+                run.outcome = Outcome.DISCARDED
+                return run
             if TeleopEvent.STOP in events:
-                outcome = Outcome.STOPPED
-                break
+                run.outcome = Outcome.STOPPED
+                return run
             if TeleopEvent.INTERVENE in events and self.operator is not None:
                 intervening = not intervening
-                intervened = True
+                run.intervened = True
                 (self.operator if intervening else self.source).reset(obs)
             action = op_cmd.action if intervening and op_cmd is not None else cmd.action
             if action is None:
@@ -213,41 +244,28 @@ class ControlLoop:
                 for filt in self.action_filters:
                     action = filt(action, obs)
             except StopEpisode as e:
-                outcome = Outcome.ABORTED
-                telemetry_note = str(e)
-                last_step = BodyStep(action, info={"abort_reason": telemetry_note})
-                break
+                run.outcome = Outcome.ABORTED
+                run.abort_reason = str(e)
+                return run
             last_action = action
-            last_step = self.body.act(action)
-            stamp = (t - t0) if cfg.realtime else steps / self.fps
+            step = self.body.act(action)
+            stamp = (t - t0) if cfg.realtime else run.steps / self.fps
             if self.recorder is not None:
-                self.recorder.record(obs, last_step.action_sent, stamp)
-            steps += 1
-            success_streak = success_streak + 1 if last_step.success else 0
-            ever_succeeded |= last_step.success
+                self.recorder.record(obs, step.action_sent, stamp)
+            run.steps += 1
+            run.success_streak = run.success_streak + 1 if step.success else 0
+            run.ever_succeeded |= step.success
             self._end_tick(sched, telemetry)
             # settle_ticks counts ticks *after* the first successful one.
-            if success_streak > cfg.settle_ticks:
-                outcome = Outcome.SUCCESS
-                break
-            if last_step.terminated or last_step.truncated:
-                outcome = Outcome.TERMINATED
-                break
-            if steps >= cfg.max_steps:
-                outcome = Outcome.MAX_STEPS
-                break
-
-        success = success_streak > 0 if outcome is not Outcome.SUCCESS else True
-        info: dict[str, Any] = {"ever_succeeded": ever_succeeded}
-        if last_step is not None:
-            info.update({k: v for k, v in last_step.info.items() if k == "abort_reason"})
-        saved = False
-        if self.recorder is not None:
-            note = "intervened" if intervened else ""
-            saved = self.recorder.finish(outcome.keeps_data, success, note)
-        return EpisodeResult(
-            outcome, seed, steps, success, saved, intervened, telemetry, self._clock() - t_wall, info
-        )
+            if run.success_streak > cfg.settle_ticks:
+                run.outcome = Outcome.SUCCESS
+                return run
+            if step.terminated or step.truncated:
+                run.outcome = Outcome.TERMINATED
+                return run
+            if run.steps >= cfg.max_steps:
+                run.outcome = Outcome.MAX_STEPS
+                return run
 
     def _end_tick(self, sched: RateScheduler, telemetry: LoopTelemetry) -> None:
         timing = sched.end()

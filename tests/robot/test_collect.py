@@ -109,3 +109,16 @@ def test_keyboard_collect_runs_interactively_through_a_pty(tmp_path, capsys):
 def test_collect_rejects_unknown_teleop(tmp_path, capsys):
     assert main(["collect", "--task", "so101_lift", "--teleop", "telepathy", "--out", str(tmp_path / "x")]) == 2
     assert "telepathy" in capsys.readouterr().err
+
+
+def test_collect_errors_name_the_problem(tmp_path, capsys):
+    out = str(tmp_path / "s.zarr")
+    assert main(["collect", "--task", "so101_lift", "--episodes", "1", "--out", out, "--no-progress"]) == 0
+    capsys.readouterr()
+    # Same path, different layout (images added): refused, naming the mismatch.
+    assert main(["collect", "--task", "so101_lift", "--episodes", "2", "--images", "--out", out, "--no-progress"]) == 2
+    assert "images.front" in capsys.readouterr().err
+    # A keyboard tty that does not exist: a connect error naming the device, not a traceback.
+    assert main(["collect", "--task", "so101_lift", "--teleop", "keyboard", "--teleop-opt", "tty=/dev/pts/nonexistent",
+                 "--episodes", "2", "--out", out, "--no-progress"]) == 2
+    assert "/dev/pts/nonexistent" in capsys.readouterr().err

@@ -268,3 +268,56 @@ def test_recorder_names_missing_observation_keys():
                        LoopConfig(realtime=False))
     with pytest.raises(KeyError, match="images.front"):
         loop.run_episode(seed=0)
+
+
+def test_an_exception_mid_episode_drops_the_open_episode():
+    class Crashing(StepSource):
+        def get_action(self, obs):
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return super().get_action(obs)
+
+    store = ListStore()
+    recorder = StoreRecorder(store, ["state"], keep_failed=True)
+    with pytest.raises(KeyboardInterrupt):
+        ControlLoop(PointEnv(), Crashing(), recorder, LoopConfig(realtime=False)).run_episode(seed=0)
+    assert not recorder.recording and store.episodes == []
+
+
+class ClippingArm:
+    """A real-time Robot whose driver clips commands to +-0.5 and reports what it sent."""
+
+    def __init__(self):
+        self.body_spec = PointEnv().body_spec
+        self.connected = False
+        self.x = 0.0
+
+    @property
+    def is_connected(self):
+        return self.connected
+
+    def connect(self):
+        self.connected = True
+
+    def disconnect(self):
+        self.connected = False
+
+    def get_observation(self):
+        return {"state": np.array([self.x, 1.0], np.float32)}, time.monotonic()
+
+    def send_action(self, action):
+        sent = np.clip(action, -0.5, 0.5)
+        self.x = float(sent[0])
+        return sent
+
+
+def test_robot_body_records_the_command_actually_sent():
+    arm, store = ClippingArm(), ListStore()
+    loop = ControlLoop(arm, StepSource(), StoreRecorder(store, ["state"], keep_failed=True),
+                       LoopConfig(realtime=False, max_steps=4))
+    with pytest.raises(RuntimeError, match="not connected"):
+        loop.run_episode()
+    arm.connect()
+    res = loop.run_episode()
+    assert res.outcome is Outcome.MAX_STEPS and not res.success  # a robot cannot tell success
+    assert [float(r["action"][0]) for r in store.episodes[0]] == pytest.approx([0.25, 0.5, 0.5, 0.5])
