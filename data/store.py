@@ -275,7 +275,12 @@ class EpisodeStore:
         except KeyError:
             raise
         except Exception as e:
-            where = f"episode {episode}" if episode is not None else f"frames {start}:{end}"
+            if episode is not None:
+                where = f"episode {episode}"
+            else:
+                first = int(np.searchsorted(self._ends, start, side="right"))
+                last = int(np.searchsorted(self._ends, max(start, end - 1), side="right"))
+                where = f"frames {start}:{end} (episodes {first}-{last})"
             raise CorruptStoreError(f"{self.path}: array data/{key} cannot be decoded at {where} "
                                     f"({type(e).__name__}: {e}); run `robot data check {self.path}`, "
                                     "then drop the damaged episodes") from None

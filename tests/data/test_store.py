@@ -133,6 +133,8 @@ def test_corrupt_chunk_is_named(tmp_path):
     np.testing.assert_array_equal(store.episode(0, keys=["state"])["state"], frames(0, 20)["state"])
     with pytest.raises(StoreError, match=r"data/images.front cannot be decoded at episode 1"):
         store.episode(1)
+    with pytest.raises(StoreError, match=r"images.front cannot be decoded at frames 16:32 \(episodes 0-1\)"):
+        store.stats()
 
 
 def test_stats_match_numpy_and_are_cached_until_episodes_change(tmp_path):
