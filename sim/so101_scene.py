@@ -154,7 +154,8 @@ def build_arm_scene(fps: float, add_objects, base_timestep: float = 0.002, coars
     """
     spec = so101_spec(coarse_meshes)
     spec.option.timestep = 1.0 / (fps * math.ceil(1.0 / (fps * base_timestep)))
-    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    # pyramidal cones: 10-20 % faster steps than elliptic here, experts equally reliable (docs/sim.md)
+    spec.option.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
     spec.option.impratio = 10.0
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
