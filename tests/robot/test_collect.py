@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import termios
 import threading
 import time
 
@@ -77,12 +78,25 @@ def test_keyboard_collect_runs_interactively_through_a_pty(tmp_path, capsys):
     master, slave = os.openpty()
     out = str(tmp_path / "kb.zarr")
 
+    def wait_for(cond, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stored_episodes():
+        try:
+            return data.EpisodeStore.open(out, readonly=True).num_episodes
+        except data.DataError:
+            return 0
+
     def operator():
-        time.sleep(0.2)
+        # Act like a person watching the screen: wait for the device to take the terminal
+        # (cbreak mode), start, steer, then quit once the episode has been stored.
+        wait_for(lambda: not termios.tcgetattr(slave)[3] & termios.ICANON)
         os.write(master, b"\r")  # start
         time.sleep(0.1)
         os.write(master, b"wwww ")  # move forward, toggle the (nearly closed) gripper open
-        time.sleep(0.9)  # the 15-tick episode (0.5 s at 30 Hz) ends on max steps
+        wait_for(lambda: stored_episodes() == 1)  # the 15-tick episode ends on max steps
         os.write(master, b"q")  # quit while waiting for the next start
 
     t = threading.Thread(target=operator)
