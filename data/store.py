@@ -23,7 +23,6 @@ fsync, which we do not pay for (SIGKILL and Python crashes are covered).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -43,6 +42,7 @@ from data.errors import (
     StoreError,
     WriterBusyError,
 )
+from data.lock import WriterLock
 from robot.specs import ArraySpec
 
 SCHEMA = "robot-stack/episode-store"
@@ -85,7 +85,7 @@ class EpisodeStore:
             k: ArraySpec.from_dict(d) for k, d in attrs["specs"].items()
         }
         self._writer = None
-        self._lock_fd: int | None = None
+        self._lock = WriterLock(self.path)
         self._stats_memo: tuple[str, dict] | None = None  # (episode_ends sha1, stats), see data/stats.py
         self.refresh()
 
@@ -359,32 +359,15 @@ class EpisodeStore:
             json.dumps(meta)
         except TypeError as e:
             raise StoreError(f"episode metadata must be JSON-serializable: {e}") from None
-        self._acquire_lock()
+        self._lock.acquire()
         try:
             self.refresh()
             self._rollback()
         except BaseException:
-            self._release_lock()
+            self._lock.release()
             raise
         self._writer = EpisodeWriter(self, start=self.num_frames, meta=meta)
         return self._writer
-
-    def _acquire_lock(self) -> None:
-        # flock is released by the kernel when the process dies, so a SIGKILLed
-        # recorder never leaves the store locked.
-        fd = os.open(self.path / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise WriterBusyError(f"{self.path}: another process is recording into this store") from None
-        self._lock_fd = fd
-
-    def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
     def _rollback(self) -> None:
         """Physically remove everything past the committed prefix (left by a crash or a discard)."""
@@ -414,13 +397,13 @@ class EpisodeStore:
 
     def _writer_done(self) -> None:
         self._writer = None
-        self._release_lock()
+        self._lock.release()
 
     def close(self) -> None:
         """Discard an unfinished episode and release the writer lock."""
         if self._writer is not None:
             self._writer.discard()
-        self._release_lock()
+        self._lock.release()
 
     def __enter__(self) -> EpisodeStore:
         return self
