@@ -37,6 +37,7 @@ class SO101LiftEnv(SO101Env):
     name = "so101_lift"
     dr_geoms = ("cube", "table")
     dr_bodies = ("cube",)
+    pick_body = "cube"
 
     def _add_objects(self, spec: mujoco.MjSpec) -> None:
         h = self.config.cube_half_size

@@ -36,13 +36,20 @@ class PegInsertExpert(SO101PickExpert):
     max_shift = 0.002  # m per tick of feedback correction
     max_turn = 0.05  # rad per tick of wrist alignment
 
+    def __init__(self, env, seed: int = 0, noise: float = 0.0, speed: float | None = None, feedback: bool = True):
+        """`feedback=False` inserts open-loop at the socket's nominal position (for ablations: ~0 % success)."""
+        super().__init__(env, seed=seed, noise=noise, speed=speed)
+        if not feedback:
+            self.gain, self.align_tol = 0.0, float("inf")
+
     def plan(self):
+        """Pick waypoints for the peg, then carry it above the socket; insertion follows in get_action."""
         env = self.env
         c = env.config
         self.object_geom = "peg"
         self.cmd_xy = None  # (re)start the insertion controller after this pick
         peg = env.body_pos("peg")
-        grasp_z = 2 * c.peg_half_length - 0.012  # grip the top 12 mm... measured from the table
+        grasp_z = 2 * c.peg_half_length - 0.012  # grasp centre 12 mm below the peg's top, m above the table
         self.hand_depth = grasp_z  # grasp point height above the peg's bottom
         self.carry_z = grasp_z + c.socket_depth + 0.03
         wps = self.pick_waypoints(peg, yaw_of_quat(env.body_quat("peg")), grasp_z, self.carry_z, half=c.peg_half_width)
