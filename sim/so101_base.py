@@ -43,6 +43,7 @@ class SO101Env(MujocoEnv):
     """A MujocoEnv on the SO-101 scene; subclasses add objects, placement and success."""
 
     config_cls = SO101Config
+    robot = "so101"  # store attribute: which arm recorded the data
 
     def _add_objects(self, spec: mujoco.MjSpec) -> None:
         raise NotImplementedError
