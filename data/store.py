@@ -43,6 +43,7 @@ from data.errors import (
     WriterBusyError,
 )
 from data.lock import WriterLock
+from robot.keys import is_image_key
 from robot.specs import ArraySpec
 
 SCHEMA = "robot-stack/episode-store"
@@ -110,8 +111,11 @@ class EpisodeStore:
             raise StoreError(f"create {path}: the directory exists and is not empty; "
                              "use EpisodeStore.open, or pass overwrite=True")
         specs = {k: _as_spec(k, v) for k, v in keys.items()}
-        for k in specs:
+        for k, spec in specs.items():
             _check_key_name(k)
+            if is_image_key(k) and (np.dtype(spec.dtype) != np.uint8 or len(spec.shape) != 3):
+                raise StoreError(f"create {path}: image key {k!r} must be uint8 (H, W, C), "
+                                 f"got {spec.shape} {spec.dtype}")
         root = zarr.open_group(zarr.storage.LocalStore(path), mode="w", zarr_format=3)
         data_group = root.create_group("data")
         for key, spec in specs.items():

@@ -109,6 +109,10 @@ def test_bad_paths_versions_and_metadata(tmp_path):
         store.begin_episode(success=True)
     with pytest.raises(StoreError, match="JSON-serializable"):
         store.begin_episode(blob=object())
+    with pytest.raises(StoreError, match=r"image key 'images.depth' must be uint8 \(H, W, C\)"):
+        EpisodeStore.create(tmp_path / "d.zarr", fps=10, keys={"images.depth": ArraySpec((8, 8), "float32")})
+    with pytest.raises(StoreError, match="fps must be > 0"):
+        EpisodeStore.create(tmp_path / "f.zarr", fps=0, keys=KEYS)
     with pytest.raises(StoreError, match="not empty"):
         EpisodeStore.create(path, fps=10, keys=KEYS)
     with pytest.raises(SpecMismatchError, match=r"key 'state': \(3,\) float32 vs \(4,\) float32"):
