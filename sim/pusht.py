@@ -59,6 +59,12 @@ PUSHER_RADIUS = 0.015
 BLOCK_HEIGHT = 0.02
 """Thickness of the T block (m)."""
 
+WALL_INNER = 0.249
+"""Inner faces of the walls (m): the classic's walls at 5 px with radius 2 px."""
+
+COLOURS = {"block": (143, 163, 184), "goal": (144, 238, 144), "pusher": (78, 126, 255), "wall": (233, 233, 233)}
+"""RGB of each part as gym-pusht's 96 x 96 frames show them, so frames look alike."""
+
 
 # ------------------------------------------------------------------ geometry
 def t_rect_corners(pose: Any) -> list[list[tuple[float, float]]]:
@@ -142,12 +148,12 @@ def build_mjcf(cfg: PushTConfig) -> str:
     )
     goal = "\n".join(
         f'<geom name="goal_{name}" type="box" size="{(x1 - x0) / 2} {(y1 - y0) / 2} 0.0005" '
-        f'pos="{(x0 + x1) / 2} {(y0 + y1) / 2} 0.0005" class="visual" rgba="{_rgba((144, 238, 144))}"/>'
+        f'pos="{(x0 + x1) / 2} {(y0 + y1) / 2} 0.0005" class="visual" rgba="{_rgba(COLOURS["goal"])}"/>'
         for name, (x0, y0, x1, y1) in zip(("bar", "stem"), T_RECTS, strict=True)
     )
     gx, gy, gth = GOAL_POSE
     w = WORKSPACE
-    wall = w + 0.005
+    wall = WALL_INNER + 0.002  # centre of 4 mm thick walls whose inner faces are at +-WALL_INNER
     kp, kv = cfg.pusher_kp * cfg.pusher_mass, cfg.pusher_kv * cfg.pusher_mass
     # contype/conaffinity: floor and walls (1) touch the block (1|2); the pusher (2)
     # touches only the block, so it glides over the floor and through the walls like the classic agent.
@@ -163,18 +169,19 @@ def build_mjcf(cfg: PushTConfig) -> str:
   <default>
     <default class="block">
       <geom contype="1" conaffinity="3" friction="0.05 0.005 0.0001" density="{cfg.block_density}"
-            rgba="{_rgba((119, 136, 153))}"/>
+            rgba="{_rgba(COLOURS["block"])}"/>
     </default>
     <default class="visual"><geom contype="0" conaffinity="0" group="1"/></default>
+    <default class="wall"><geom contype="1" conaffinity="1" friction="0.05 0.005 0.0001" rgba="{_rgba(COLOURS["wall"])}"/></default>
   </default>
   <worldbody>
     <camera name="top" pos="0 0 1" xyaxes="1 0 0 0 1 0" projection="orthographic" fovy="{2 * w}"/>
     <geom name="floor" type="plane" size="{w + 0.05} {w + 0.05} 0.01" friction="{cfg.floor_friction} 0.005 0.0001"
           contype="1" conaffinity="1" rgba="1 1 1 1"/>
-    <geom name="wall_n" type="box" size="{wall} 0.003 0.02" pos="0 {wall} 0.02" contype="1" conaffinity="1" rgba="{_rgba((211, 211, 211))}"/>
-    <geom name="wall_s" type="box" size="{wall} 0.003 0.02" pos="0 {-wall} 0.02" contype="1" conaffinity="1" rgba="{_rgba((211, 211, 211))}"/>
-    <geom name="wall_e" type="box" size="0.003 {wall} 0.02" pos="{wall} 0 0.02" contype="1" conaffinity="1" rgba="{_rgba((211, 211, 211))}"/>
-    <geom name="wall_w" type="box" size="0.003 {wall} 0.02" pos="{-wall} 0 0.02" contype="1" conaffinity="1" rgba="{_rgba((211, 211, 211))}"/>
+    <geom name="wall_n" type="box" size="{wall} 0.002 0.02" pos="0 {wall} 0.02" class="wall"/>
+    <geom name="wall_s" type="box" size="{wall} 0.002 0.02" pos="0 {-wall} 0.02" class="wall"/>
+    <geom name="wall_e" type="box" size="0.002 {wall} 0.02" pos="{wall} 0 0.02" class="wall"/>
+    <geom name="wall_w" type="box" size="0.002 {wall} 0.02" pos="{-wall} 0 0.02" class="wall"/>
     <body name="goal" pos="{gx} {gy} 0" euler="0 0 {gth}">{goal}</body>
     <body name="block" pos="0 0 0">
       <freejoint name="block"/>
@@ -184,7 +191,7 @@ def build_mjcf(cfg: PushTConfig) -> str:
       <joint name="pusher_x" type="slide" axis="1 0 0" damping="0"/>
       <joint name="pusher_y" type="slide" axis="0 1 0" damping="0"/>
       <geom name="pusher" type="cylinder" size="{PUSHER_RADIUS} {BLOCK_HEIGHT / 2}" mass="{cfg.pusher_mass}"
-            contype="2" conaffinity="0" friction="{cfg.pusher_friction} 0.005 0.0001" rgba="{_rgba((65, 105, 225))}"/>
+            contype="2" conaffinity="0" friction="{cfg.pusher_friction} 0.005 0.0001" rgba="{_rgba(COLOURS["pusher"])}"/>
     </body>
   </worldbody>
   <actuator>
@@ -286,7 +293,7 @@ class PushTEnv(MujocoEnv):
                 dx, dy, dth = self.object_pose_noise(rng)
                 block = (block[0] + dx, block[1] + dy, block[2] + dth)
                 pusher = rng.uniform(-cfg.pusher_xy_range, cfg.pusher_xy_range, 2)
-                inside = all(abs(v) < WORKSPACE - 0.01 for rect in t_rect_corners(block) for xy in rect for v in xy)
+                inside = all(abs(v) < WALL_INNER - 0.003 for rect in t_rect_corners(block) for xy in rect for v in xy)
                 if inside and not point_in_t(pusher, block, margin=PUSHER_RADIUS + 0.005):
                     break
             state = np.array([*pusher, *block], dtype=np.float64)
