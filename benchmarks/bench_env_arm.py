@@ -4,7 +4,9 @@ For each task: the env's `step` (action checks, clip, ctrl, `substeps` mj_step c
 state, reward terms, contact-based grasp check) driven by its scripted expert's
 recorded actions (so contacts are the realistic ones), against a loop of
 `mj_step(model, data, nstep=substeps)` on the same model from the same states.
-The overhead ratio is env time / bare physics time. One thread, one process.
+The overhead ratio is env time / bare physics time. One thread, one process; times are
+process CPU seconds (time.process_time), so other jobs on a shared machine do not
+inflate them; env and bare loops alternate within each repeat and the best repeat counts.
 
     python benchmarks/bench_env_arm.py [--steps 600]
 """
@@ -67,18 +69,18 @@ def bench(name: str, steps: int, repeats: int) -> dict:
         for i, a in enumerate(actions):
             if i in boundaries:
                 restore(env, boundaries[i])
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             env.step(a)
-            t_env += time.perf_counter() - t0
+            t_env += time.process_time() - t0
         t_bare = 0.0
         m, d, act = env.model, env.data, env._act
         for i, a in enumerate(actions):
             if i in boundaries:
                 restore(env, boundaries[i])
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             d.ctrl[act] = a
             mujoco.mj_step(m, d, nstep=env.substeps)
-            t_bare += time.perf_counter() - t0
+            t_bare += time.process_time() - t0
         env_best, bare_best = min(env_best, t_env), min(bare_best, t_bare)
     n = len(actions)
     return {
@@ -92,6 +94,29 @@ def bench(name: str, steps: int, repeats: int) -> dict:
     }
 
 
+def bench_ik(n: int = 500) -> dict:
+    """CPU ms per solve_ik call along a smooth path (seeded with the previous solution, as the experts do)."""
+    from sim.ik import solve_ik
+    from sim.so101_scene import EE_SITE, IK_JOINTS, down_quat
+
+    env = make_env("so101_lift", cameras=[])
+    env.reset(seed=0)
+    t = np.linspace(0, 2 * np.pi, n)
+    path = np.stack([0.21 + 0.04 * np.cos(t), 0.08 * np.sin(t), 0.05 + 0.03 * np.sin(2 * t)], axis=1)
+    q, ok, t_pos, t_full = env.joint_positions[:5], 0, 0.0, 0.0
+    for p in path:
+        t0 = time.process_time()
+        res = solve_ik(env.model, env.data, EE_SITE, p, down_quat(0.3), joints=IK_JOINTS, q_init=q)
+        t_full += time.process_time() - t0
+        q, ok = res.qpos, ok + res.success
+        t0 = time.process_time()
+        solve_ik(env.model, env.data, EE_SITE, p, joints=IK_JOINTS, q_init=q)
+        t_pos += time.process_time() - t0
+    return {"ms_per_solve_pos_and_orientation": round(1e3 * t_full / n, 3),
+            "ms_per_solve_position_only_warm": round(1e3 * t_pos / n, 3),
+            "success_fraction": round(ok / n, 3), "targets": n}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
@@ -100,8 +125,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     results = {name: bench(name, args.steps, args.repeats) for name in TASKS}
     print(json.dumps({"benchmark": "bench_env_arm", "mujoco": mujoco.__version__, "cpu_threads": 1,
-                      "note": "state-only obs; best of repeats; actions replayed from the scripted experts",
-                      "tasks": results}, indent=2))
+                      "note": "state-only obs; process CPU time, best of repeats; actions replayed from the scripted experts",
+                      "tasks": results, "ik": bench_ik()}, indent=2))
 
 
 if __name__ == "__main__":

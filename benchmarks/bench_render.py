@@ -6,6 +6,7 @@ same run: the same camera on a model built with the package's full STL meshes
 (322k triangles) instead of the coarse hulls the tasks use (668 triangles), and
 env steps/s with both cameras in the observation vs state only.
 Needs MUJOCO_GL=egl (or osmesa); the frame rate depends on whether EGL has a GPU.
+Times are process CPU seconds (time.process_time) with LP_NUM_THREADS=0, i.e. one core.
 
     MUJOCO_GL=egl python benchmarks/bench_render.py [--frames 300]
 """
@@ -20,6 +21,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# software GL (Mesa llvmpipe) rasterizes in the calling thread with 0 worker threads: one core, and
+# process CPU time then covers the whole frame
+os.environ.setdefault("LP_NUM_THREADS", "0")
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
@@ -54,9 +58,9 @@ def fps_of(render, states, data, model) -> float:
     for q in states:
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         render()
-        total += time.perf_counter() - t0
+        total += time.process_time() - t0
     return len(states) / total
 
 
@@ -76,10 +80,10 @@ def main() -> None:
         for cams in ((), env.camera_names):
             e = make_env(name, cameras=list(cams), image_size=[SIZE, SIZE])
             e.reset(seed=0)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for a in acts:
                 e.step(a)
-            row["steps_per_s_" + ("state_only" if not cams else "with_" + "_".join(cams))] = round(len(acts) / (time.perf_counter() - t0), 1)
+            row["steps_per_s_" + ("state_only" if not cams else "with_" + "_".join(cams))] = round(len(acts) / (time.process_time() - t0), 1)
             e.close()
         results[name] = row
         if name == "so101_lift":  # the mesh comparison, once
