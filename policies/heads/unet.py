@@ -17,12 +17,64 @@ from torch import nn
 from policies.heads.base import DenoiserNet, SinusoidalTimeEmbedding
 
 
+class GemmConv1d(nn.Conv1d):
+    """nn.Conv1d that runs as one matrix multiply (im2col) on small batches.
+
+    At inference (B * T of a few dozen) a wide conv is bound by reading its
+    weights; oneDNN's conv1d reads them several times slower than a plain GEMM
+    (measured 1024 ch, T=4: 4.9 ms vs 1.4 ms per conv on one core). Large
+    training batches are compute bound, where the native conv wins, so the
+    path is chosen per call by shape. Same parameters and state-dict keys.
+    """
+
+    GEMM_MAX_ROWS = 64
+    GEMM_MIN_DEPTH = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, cin, t = x.shape
+        k, stride, pad = self.kernel_size[0], self.stride[0], self.padding[0]
+        t_out = (t + 2 * pad - k) // stride + 1
+        if b * t_out > self.GEMM_MAX_ROWS or cin * k < self.GEMM_MIN_DEPTH or self.groups != 1:
+            return super().forward(x)
+        cols = F.pad(x, (pad, pad)).unfold(2, k, stride)  # (B, Cin, T_out, K)
+        cols = cols.permute(0, 2, 1, 3).reshape(b * t_out, cin * k)
+        w = self.weight.view(self.out_channels, cin * k)
+        y = torch.addmm(self.bias, cols, w.t()) if self.bias is not None else cols @ w.t()
+        return y.view(b, t_out, self.out_channels).transpose(1, 2)
+
+
+class GemmConvTranspose1d(nn.ConvTranspose1d):
+    """nn.ConvTranspose1d as one GEMM plus an overlap-add (F.fold) on small batches.
+
+    The native CPU path (slow_conv_transpose2d) costs ~80 us per call at
+    inference sizes; the GEMM path a fraction of that. Same parameters.
+    """
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        b, cin, t = x.shape
+        k, stride, pad = self.kernel_size[0], self.stride[0], self.padding[0]
+        if (
+            output_size is not None
+            or b * t > GemmConv1d.GEMM_MAX_ROWS
+            or self.groups != 1
+            or self.output_padding[0] != 0
+            or self.dilation[0] != 1
+        ):
+            return super().forward(x, output_size)
+        t_out = (t - 1) * stride - 2 * pad + k
+        w = self.weight.view(cin, self.out_channels * k)
+        cols = (x.transpose(1, 2).reshape(b * t, cin) @ w).view(b, t, self.out_channels * k).transpose(1, 2)
+        y = F.fold(cols, (1, t_out), (1, k), padding=(0, pad), stride=(1, stride))  # (B, Cout, 1, T_out)
+        y = y.view(b, self.out_channels, t_out)
+        return y + self.bias[:, None] if self.bias is not None else y
+
+
 class _ConvBlock(nn.Module):
     """Conv1d -> GroupNorm -> Mish on (B, C, T)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, groups: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(cin, cout, kernel, padding=kernel // 2)
+        self.conv = GemmConv1d(cin, cout, kernel, padding=kernel // 2)
         self.norm = nn.GroupNorm(groups, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,7 +88,7 @@ class _FiLMResBlock(nn.Module):
         super().__init__()
         self.block1 = _ConvBlock(cin, cout, kernel, groups)
         self.block2 = _ConvBlock(cout, cout, kernel, groups)
-        self.skip = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.skip = GemmConv1d(cin, cout, 1) if cin != cout else nn.Identity()
         self.film_dim = 2 * cout
         self.cout = cout
 
@@ -80,7 +132,7 @@ class ConditionalUnet1D(DenoiserNet):
                 _FiLMResBlock(cin, cout, kernel_size, n_groups),
                 _FiLMResBlock(cout, cout, kernel_size, n_groups),
             ]))
-            self.downsample.append(nn.Identity() if last else nn.Conv1d(cout, cout, 3, 2, 1))
+            self.downsample.append(nn.Identity() if last else GemmConv1d(cout, cout, 3, 2, 1))
         mid = dims[-1]
         self.mid = nn.ModuleList([
             _FiLMResBlock(mid, mid, kernel_size, n_groups),
@@ -94,9 +146,9 @@ class ConditionalUnet1D(DenoiserNet):
                 _FiLMResBlock(2 * cout, cin, kernel_size, n_groups),
                 _FiLMResBlock(cin, cin, kernel_size, n_groups),
             ]))
-            self.upsample.append(nn.ConvTranspose1d(cin, cin, 4, 2, 1))
+            self.upsample.append(GemmConvTranspose1d(cin, cin, 4, 2, 1))
         start = down_dims[0]
-        self.final = nn.Sequential(_ConvBlock(start, start, kernel_size, n_groups), nn.Conv1d(start, action_dim, 1))
+        self.final = nn.Sequential(_ConvBlock(start, start, kernel_size, n_groups), GemmConv1d(start, action_dim, 1))
         self.blocks = [b for pair in [*self.down, self.mid, *self.up] for b in pair]
         film_total = sum(b.film_dim for b in self.blocks)
         # One FiLM linear for every block, split by input part (see module docstring).

@@ -100,3 +100,20 @@ def test_masked_mse_ignores_padded_steps():
     mask = torch.tensor([[True, True, True, False]])
     assert masked_mse(pred, target, mask).item() == 0.0
     assert masked_mse(pred, target, None).item() == pytest.approx(100 * 2 / 8)
+
+
+def test_gemm_convolutions_match_the_native_ones():
+    from policies.heads.unet import GemmConv1d, GemmConvTranspose1d
+
+    torch.manual_seed(0)
+    for b, c, t in [(1, 16, 8), (3, 8, 4), (40, 8, 8)]:  # the last one exceeds GEMM_MAX_ROWS: native path
+        x = torch.randn(b, c, t)
+        up = GemmConvTranspose1d(c, c, 4, 2, 1)
+        ref_up = torch.nn.ConvTranspose1d(c, c, 4, 2, 1)
+        ref_up.load_state_dict(up.state_dict())
+        torch.testing.assert_close(up(x), ref_up(x), rtol=1e-4, atol=1e-5)
+        for k, s, p in [(5, 1, 2), (3, 2, 1), (1, 1, 0)]:
+            conv = GemmConv1d(c, 2 * c, k, s, p)
+            ref = torch.nn.Conv1d(c, 2 * c, k, s, p)
+            ref.load_state_dict(conv.state_dict())
+            torch.testing.assert_close(conv(x), ref(x), rtol=1e-4, atol=1e-5)

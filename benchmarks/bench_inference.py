@@ -1,0 +1,129 @@
+"""Inference latency per chunk on CPU, one thread: p50 / p99 over many calls after warm-up.
+
+Cases (B=1, To=2, Ta=16, Da=7, state Ds=10):
+  state diffusion, DDIM 10 steps    target <= 10 ms
+  state flow, Euler 4 steps         target <= 4 ms
+  two 96x96 cameras + state, diffusion DDIM 10 steps   target <= 40 ms
+each at the Diffusion Policy U-Net size (256, 512, 1024) and a small size
+(64, 128, 256); plus an ablation of the GEMM convolutions (native conv1d
+instead) and a small VLA (one camera, flow 4 steps). Prints one JSON object.
+
+    python benchmarks/bench_inference.py [--calls 200] [--max-seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+
+from policies.config import PolicyConfig
+from policies.heads.unet import GemmConv1d
+from policies.registry import build_spec, make_policy
+from robot.specs import ArraySpec
+
+DS, DA = 10, 7
+DP_SIZE, SMALL = (256, 512, 1024), (64, 128, 256)
+
+
+def build(kind: str, down_dims, steps: int, cameras: int = 0, extra: dict | None = None):
+    """A default-config policy of `kind` for Ds=10 state (+ 96x96 cameras)."""
+    keys = ["state"] + [f"images.cam{i}" for i in range(cameras)]
+    cfg = PolicyConfig.from_config(
+        {"kind": kind, "obs_keys": keys, "head": {"unet_down_dims": list(down_dims), "inference_steps": steps},
+         **(extra or {})}
+    )
+    obs_specs = {"state": ArraySpec((DS,))} | {f"images.cam{i}": ArraySpec((96, 96, 3), "uint8") for i in range(cameras)}
+    stats = {"state": {"min": -np.ones(DS), "max": np.ones(DS)}, "action": {"min": -np.ones(DA), "max": np.ones(DA)}}
+    torch.manual_seed(0)
+    policy = make_policy(cfg, build_spec(cfg, obs_specs, DA, fps=10.0), stats).eval()
+    rng = np.random.default_rng(0)
+    obs = {"state": rng.uniform(-1, 1, (1, 2, DS)).astype(np.float32)}
+    for i in range(cameras):
+        obs[f"images.cam{i}"] = rng.integers(0, 256, (1, 2, 96, 96, 3), dtype=np.uint8)
+    if kind == "vla":
+        obs["instruction"] = ["pick up the red cube"]
+    return policy, obs
+
+
+def time_calls(policy, obs, calls: int, max_seconds: float, warmup: int = 10) -> dict:
+    """p50/p99/mean latency (ms) of predict_chunk over up to `calls` calls or `max_seconds`."""
+    for _ in range(warmup):
+        policy.predict_chunk(obs)
+    times = []
+    start = time.perf_counter()
+    while len(times) < calls and (time.perf_counter() - start) < max_seconds:
+        t0 = time.perf_counter()
+        policy.predict_chunk(obs)
+        times.append((time.perf_counter() - t0) * 1e3)
+    a = np.asarray(times)
+    return {"calls": len(a), "p50_ms": round(float(np.median(a)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
+            "mean_ms": round(float(a.mean()), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap per case (slow DP sizes)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cases = [
+        ("state_diffusion_ddim10_dp_size", "diffusion", DP_SIZE, 10, 0, 10.0, None),
+        ("state_diffusion_ddim10_small", "diffusion", SMALL, 10, 0, 10.0, None),
+        ("state_diffusion_dpmsolver5_small", "diffusion", SMALL, 5, 0, None, {"head": {"scheduler": "dpmsolver"}}),
+        ("state_flow_euler4_dp_size", "flow", DP_SIZE, 4, 0, 4.0, None),
+        ("state_flow_euler4_small", "flow", SMALL, 4, 0, 4.0, None),
+        ("state_flow_euler1_small", "flow", SMALL, 1, 0, None, None),
+        ("two_cams_96_diffusion_ddim10_dp_size", "diffusion", DP_SIZE, 10, 2, 40.0, None),
+        ("two_cams_96_diffusion_ddim10_small", "diffusion", SMALL, 10, 2, 40.0, None),
+        ("two_cams_96_flow_euler4_small", "flow", SMALL, 4, 2, 40.0, None),
+        ("vla_one_cam_96_flow4", "vla", SMALL, 4, 1, None, None),
+    ]
+    results: dict[str, dict] = {}
+    for name, kind, dims, steps, cams, target, extra in cases:
+        merged = dict(extra or {})
+        if "head" in merged:
+            merged["head"] = {**merged["head"], "unet_down_dims": list(dims), "inference_steps": steps}
+        policy, obs = build(kind, dims, steps, cams, merged)
+        r = time_calls(policy, obs, args.calls, args.max_seconds)
+        r["params_M"] = round(sum(p.numel() for p in policy.parameters()) / 1e6, 2)
+        if kind != "vla":
+            r["unet_down_dims"] = list(dims)
+        if target is not None:
+            r["target_ms"] = target
+            r["target_met_p50"] = r["p50_ms"] <= target
+        results[name] = r
+        print(name, r, flush=True)
+    # Ablation: the same DP-size state policy with the native conv1d path (GEMM off).
+    policy, obs = build("diffusion", DP_SIZE, 10)
+    saved = GemmConv1d.GEMM_MAX_ROWS
+    GemmConv1d.GEMM_MAX_ROWS = 0
+    try:
+        native = time_calls(policy, obs, args.calls, args.max_seconds)
+    finally:
+        GemmConv1d.GEMM_MAX_ROWS = saved
+    gemm = time_calls(policy, obs, args.calls, args.max_seconds)
+    results["ablation_gemm_conv_dp_size_ddim10"] = {
+        "native_conv_p50_ms": native["p50_ms"], "gemm_conv_p50_ms": gemm["p50_ms"],
+        "speedup_gemm_over_native": round(native["p50_ms"] / gemm["p50_ms"], 2),
+    }
+    out = {
+        "benchmark": "bench_inference",
+        "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "batch": 1, "n_obs_steps": 2, "horizon": 16, "action_dim": DA, "state_dim": DS,
+        "results": results,
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
