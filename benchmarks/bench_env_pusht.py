@@ -7,7 +7,8 @@ reward. Also times the coverage computation alone: our exact convex clipping
 (`sim.pusht.coverage`) against shapely's polygon intersection, which gym-pusht
 uses. `env_pixels_96` repeats the env comparison with 96 x 96 image
 observations (ours: MuJoCo offscreen render; gym-pusht: pygame draw + resize).
-`vector_env` compares `make_vector_env` in-process against worker processes
+`friction_cones` times bare `mj_step` of the model with elliptic (used) vs
+pyramidal friction cones. `vector_env` compares `make_vector_env` in-process against worker processes
 (workers are not pinned: that row measures what the extra cores buy, or cost).
 Best of `--repeats` runs (the machine is shared); the main process is pinned
 to one core.
@@ -80,6 +81,34 @@ def bench_envs(steps: int, repeats: int, pixels: bool = False) -> dict:
         result["gym_pusht_pymunk_steps_per_s"] = round(theirs_sps, 1)
         result["speedup_ours_over_gym_pusht"] = round(ours_sps / theirs_sps, 2)
     return result
+
+
+def bench_cones(steps: int, repeats: int) -> dict:
+    """Bare physics steps/s (10 substeps each) of the PushT model with elliptic (used) vs pyramidal friction cones."""
+    import mujoco
+
+    from sim.pusht import PushTConfig, build_mjcf
+
+    xml = build_mjcf(PushTConfig())
+    assert 'cone="elliptic"' in xml
+    models = {"elliptic": xml, "pyramidal": xml.replace('cone="elliptic"', 'cone="pyramidal"')}
+    actions = np.random.default_rng(3).uniform(-0.256, 0.256, (steps, 2))
+    best = dict.fromkeys(models, 0.0)
+    sims = {k: mujoco.MjModel.from_xml_string(v) for k, v in models.items()}
+    for _ in range(repeats):
+        for label, model in sims.items():
+            data = mujoco.MjData(model)
+            data.qpos[7:9] = (-0.2, -0.2)  # pusher clear of the block at the origin
+            t0 = time.perf_counter()
+            for a in actions:
+                data.ctrl[:] = a
+                mujoco.mj_step(model, data, nstep=10)
+            best[label] = max(best[label], steps / (time.perf_counter() - t0))
+    return {
+        "steps": steps,
+        **{f"{k}_physics_steps_per_s": round(v, 1) for k, v in best.items()},
+        "speedup_elliptic_over_pyramidal": round(best["elliptic"] / best["pyramidal"], 2),
+    }
 
 
 def bench_vector(n_envs: int, steps: int, repeats: int) -> dict:
@@ -161,6 +190,7 @@ def main() -> None:
         "benchmark": "bench_env_pusht",
         "env_state_only": bench_envs(args.steps, args.repeats),
         "env_pixels_96": bench_envs(args.pixel_steps, args.repeats, pixels=True),
+        "friction_cones": bench_cones(args.steps, args.repeats),
         "vector_env": vector,
         "coverage": bench_coverage(args.coverage_poses, args.repeats),
         "repeats": args.repeats,

@@ -160,7 +160,7 @@ def build_mjcf(cfg: PushTConfig) -> str:
     return f"""
 <mujoco model="pusht">
   <compiler angle="radian"/>
-  <option timestep="{cfg.physics_dt}" integrator="implicitfast" cone="pyramidal"/>
+  <option timestep="{cfg.physics_dt}" integrator="implicitfast" cone="elliptic"/>
   <visual>
     <headlight ambient="1 1 1" diffuse="0 0 0" specular="0 0 0"/>
     <quality shadowsize="0"/>
