@@ -38,6 +38,30 @@ STATE_KEYS = ("agent_pos", "environment_state", "state", "observation")
 IMAGE_KEY = "pixels"
 """Dict observation entry holding the camera frame(s)."""
 
+GYM_PUSHT_IN_METRES: dict[str, Any] = {
+    "state_scale": [1e-3, 1e-3, 1e-3, 1e-3, 1.0],
+    "state_offset": [-0.256, -0.256, -0.256, -0.256, 0.0],
+    "action_scale": 1e-3,
+    "action_offset": -0.256,
+}
+"""Unit change for gym-pusht's `state` obs (px -> m, angle kept) and actions, matching `sim.pusht`:
+`make_env("gym:gym_pusht/PushT-v0", **GYM_PUSHT_IN_METRES)`."""
+
+
+def _affine(gym_id: str, what: str, scale: Any, offset: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension (scale, offset) arrays of length `dim`, checked."""
+    out = []
+    for name, value in ((f"{what}_scale", scale), (f"{what}_offset", offset)):
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        if arr.size == 1:
+            arr = np.full(dim, arr[0])
+        if arr.size != dim or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{gym_id}: {name} must be one finite number or {dim} of them, got {value!r}")
+        out.append(arr)
+    if np.any(out[0] <= 0):
+        raise ValueError(f"{gym_id}: {what}_scale must be > 0, got {scale!r}")
+    return out[0], out[1]
+
 
 def _register(gym_id: str) -> None:
     """Import the package that registers `namespace/Name-vN` ids (gym_pusht for gym_pusht/...)."""
@@ -62,12 +86,18 @@ class GymEnvAdapter(gym.Env):
     gym_id: a registered gymnasium id, e.g. "gym_pusht/PushT-v0".
     camera: name given to a single-image observation (`images.<camera>`).
     fps: control rate for `body_spec` (default: the env's metadata `render_fps`, else 10).
+    state_scale, state_offset, action_scale, action_offset: optional unit change,
+        project = native * scale + offset for `state` and for the action (a float,
+        or one value per dimension; scales > 0). `GYM_PUSHT_IN_METRES` puts gym-pusht's
+        `state` obs in the metres of our `pusht` task.
     kwargs: passed to `gym.make` (e.g. obs_type, max_episode_steps).
     """
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, gym_id: str, camera: str = "top", fps: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, gym_id: str, camera: str = "top", fps: float | None = None,
+                 state_scale: Any = 1.0, state_offset: Any = 0.0, action_scale: Any = 1.0,
+                 action_offset: Any = 0.0, **kwargs: Any) -> None:
         _register(gym_id)
         kwargs.setdefault("disable_env_checker", True)
         kwargs.setdefault("render_mode", "rgb_array")
@@ -77,16 +107,24 @@ class GymEnvAdapter(gym.Env):
         raw_space = self.env.observation_space
         obs_specs = self._specs(raw_space)
         act = self.env.action_space
-        if not isinstance(act, gym.spaces.Box):
-            raise TypeError(f"{gym_id}: only Box action spaces are supported, got {act}")
-        self.action_space = gym.spaces.Box(act.low.astype(np.float32), act.high.astype(np.float32), dtype=np.float32)
+        if not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
+            raise TypeError(f"{gym_id}: only 1-D Box action spaces are supported, got {act}")
+        dim = obs_specs[keys.STATE].shape[0] if keys.STATE in obs_specs else 0
+        self._state_scale, self._state_offset = _affine(gym_id, "state", state_scale, state_offset, dim)
+        self._action_scale, self._action_offset = _affine(gym_id, "action", action_scale, action_offset, act.shape[0])
+        low = (act.low * self._action_scale + self._action_offset).astype(np.float32)
+        high = (act.high * self._action_scale + self._action_offset).astype(np.float32)
+        self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
+        scaled = any(np.any(v != d) for v, d in ((self._action_scale, 1), (self._action_offset, 0)))
+        if keys.STATE in obs_specs and (np.any(self._state_scale != 1) or np.any(self._state_offset != 0)):
+            obs_specs[keys.STATE] = ArraySpec((dim,), "float32", "scaled")
         self.body_spec = BodySpec(
             name=f"gym:{gym_id}",
             observations=obs_specs,
-            action=ArraySpec(act.shape, "float32", "native"),
+            action=ArraySpec(act.shape, "float32", "scaled" if scaled else "native"),
             fps=float(fps or self.env.metadata.get("render_fps") or 10.0),
-            action_low=tuple(float(x) for x in act.low.reshape(-1)),
-            action_high=tuple(float(x) for x in act.high.reshape(-1)),
+            action_low=tuple(float(x) for x in low),
+            action_high=tuple(float(x) for x in high),
         )
         self.observation_space = gym.spaces.Dict({
             k: gym.spaces.Box(0, 255, s.shape, np.uint8) if keys.is_image_key(k)
@@ -126,12 +164,13 @@ class GymEnvAdapter(gym.Env):
         """The one place wrapped observations become project observations."""
         if not isinstance(raw, dict):
             if keys.STATE in self.body_spec.observations:
-                return {keys.STATE: np.asarray(raw, dtype=np.float32).reshape(-1)}
+                state = np.asarray(raw, dtype=np.float64).reshape(-1)
+                return {keys.STATE: (state * self._state_scale + self._state_offset).astype(np.float32)}
             return {keys.image_key(self.camera): np.asarray(raw, dtype=np.uint8)}
         obs: dict[str, Any] = {}
-        parts = [np.asarray(raw[k], dtype=np.float32).reshape(-1) for k in STATE_KEYS if k in raw]
+        parts = [np.asarray(raw[k], dtype=np.float64).reshape(-1) for k in STATE_KEYS if k in raw]
         if parts:
-            obs[keys.STATE] = np.concatenate(parts)
+            obs[keys.STATE] = (np.concatenate(parts) * self._state_scale + self._state_offset).astype(np.float32)
         pix = raw.get(IMAGE_KEY)
         if isinstance(pix, dict):
             for name, frame in pix.items():
@@ -155,10 +194,11 @@ class GymEnvAdapter(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         """One wrapped step with a (Da,) action -> (obs, reward, terminated, truncated, info)."""
-        a = np.asarray(action, dtype=np.float32).reshape(self.action_space.shape)
+        a = np.asarray(action, dtype=np.float64).reshape(self.action_space.shape)
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{self.gym_id}: action contains NaN/inf: {a}")
-        raw, reward, terminated, truncated, info = self.env.step(a)
+        native = ((a - self._action_offset) / self._action_scale).astype(self.env.action_space.dtype)
+        raw, reward, terminated, truncated, info = self.env.step(native)
         return self._observation(raw), float(reward), bool(terminated), bool(truncated), self._info(info, reward)
 
     def render(self, camera: str | None = None) -> np.ndarray:

@@ -100,3 +100,23 @@ def test_our_pusht_frames_match_gym_pusht_frames_for_the_same_state():
     # a mirrored state does not match, so the check above can fail
     mirrored, _ = ours.reset(options={"reset_to_state": [to_m(px[0]), -to_m(px[1]), to_m(block[0]), -to_m(block[1]), -block[2]]})
     assert differing(mirrored["images.top"], their_obs["images.top"]) > 0.5 * objects
+
+
+def test_metre_units_match_our_pusht():
+    from sim.gym_adapter import GYM_PUSHT_IN_METRES
+
+    env = make_env(GYM_ID, **GYM_PUSHT_IN_METRES)
+    ours = make_env("pusht")
+    assert env.body_spec.action_low == pytest.approx(ours.body_spec.action_low)
+    assert env.body_spec.action_high == pytest.approx(ours.body_spec.action_high)
+    obs, _ = env.reset(seed=0)
+    raw = env.env.unwrapped
+    np.testing.assert_allclose(obs["state"][:2], (np.array(raw.agent.position) - 256.0) / 1000.0, atol=1e-6)
+    for _ in range(15):
+        obs = env.step(np.array([0.05, -0.1]))[0]  # metres -> the pixel target (306, 156)
+    np.testing.assert_allclose(np.array(raw.agent.position), [306.0, 156.0], atol=3.0)
+    np.testing.assert_allclose(obs["state"][:2], [0.05, -0.1], atol=3e-3)
+    with pytest.raises(ValueError, match="state_scale"):
+        make_env(GYM_ID, state_scale=[1.0, 2.0])
+    with pytest.raises(ValueError, match="action_scale must be > 0"):
+        make_env(GYM_ID, action_scale=-1.0)
