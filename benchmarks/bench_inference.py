@@ -4,8 +4,8 @@ Cases (B=1, To=2, Ta=16, Da=7, state Ds=10):
   state diffusion, DDIM 10 steps    target <= 10 ms
   state flow, Euler 4 steps         target <= 4 ms
   two 96x96 cameras + state, diffusion DDIM 10 steps   target <= 40 ms
-each at the Diffusion Policy U-Net size (256, 512, 1024) and a small size
-(64, 128, 256); plus an ablation of the GEMM convolutions (native conv1d
+at the Diffusion Policy U-Net size (256, 512, 1024), a small (64, 128, 256)
+and a tiny (32, 64, 128) size; plus an ablation of the GEMM convolutions (native conv1d
 instead) and a small VLA (one camera, flow 4 steps). Prints one JSON object.
 
     python benchmarks/bench_inference.py [--calls 200] [--max-seconds 20]
@@ -30,7 +30,7 @@ from policies.registry import build_spec, make_policy
 from robot.specs import ArraySpec
 
 DS, DA = 10, 7
-DP_SIZE, SMALL = (256, 512, 1024), (64, 128, 256)
+DP_SIZE, SMALL, TINY = (256, 512, 1024), (64, 128, 256), (32, 64, 128)
 
 
 def build(kind: str, down_dims, steps: int, cameras: int = 0, extra: dict | None = None):
@@ -72,17 +72,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap per case (slow DP sizes)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile on the small state policy")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = [
         ("state_diffusion_ddim10_dp_size", "diffusion", DP_SIZE, 10, 0, 10.0, None),
         ("state_diffusion_ddim10_small", "diffusion", SMALL, 10, 0, 10.0, None),
+        ("state_diffusion_ddim10_tiny", "diffusion", TINY, 10, 0, 10.0, None),
         ("state_diffusion_dpmsolver5_small", "diffusion", SMALL, 5, 0, None, {"head": {"scheduler": "dpmsolver"}}),
         ("state_flow_euler4_dp_size", "flow", DP_SIZE, 4, 0, 4.0, None),
         ("state_flow_euler4_small", "flow", SMALL, 4, 0, 4.0, None),
+        ("state_flow_euler4_tiny", "flow", TINY, 4, 0, 4.0, None),
         ("state_flow_euler1_small", "flow", SMALL, 1, 0, None, None),
         ("two_cams_96_diffusion_ddim10_dp_size", "diffusion", DP_SIZE, 10, 2, 40.0, None),
         ("two_cams_96_diffusion_ddim10_small", "diffusion", SMALL, 10, 2, 40.0, None),
+        ("two_cams_96_diffusion_ddim10_tiny", "diffusion", TINY, 10, 2, 40.0, None),
         ("two_cams_96_flow_euler4_small", "flow", SMALL, 4, 2, 40.0, None),
         ("vla_one_cam_96_flow4", "vla", SMALL, 4, 1, None, None),
     ]
@@ -114,6 +118,19 @@ def main() -> None:
         "native_conv_p50_ms": native["p50_ms"], "gemm_conv_p50_ms": gemm["p50_ms"],
         "speedup_gemm_over_native": round(native["p50_ms"] / gemm["p50_ms"], 2),
     }
+    if args.compile:
+        policy, obs = build("diffusion", SMALL, 10)
+        eager = time_calls(policy, obs, args.calls, args.max_seconds)
+        t0 = time.perf_counter()
+        policy.compile_for_inference()
+        policy.predict_chunk(obs)
+        compile_s = time.perf_counter() - t0
+        compiled = time_calls(policy, obs, args.calls, args.max_seconds)
+        results["compile_state_diffusion_ddim10_small"] = {
+            "eager_p50_ms": eager["p50_ms"], "compiled_p50_ms": compiled["p50_ms"],
+            "compiled_p99_ms": compiled["p99_ms"], "compile_seconds": round(compile_s, 1),
+            "speedup_compiled_over_eager": round(eager["p50_ms"] / compiled["p50_ms"], 2),
+        }
     out = {
         "benchmark": "bench_inference",
         "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
