@@ -68,7 +68,8 @@ class PegInsertExpert(SO101PickExpert):
             self.cmd_z = self.carry_z
         # turn the wrist (rate-limited) until the peg's faces line up with the socket's
         yaw_err = _wrap_quarter(env.socket_yaw - yaw_of_quat(env.body_quat("peg")))
-        self.yaw += float(np.clip(yaw_err, -self.max_turn, self.max_turn))
+        if env.grasping("peg"):  # a dropped peg's yaw says nothing about the wrist
+            self.yaw += float(np.clip(yaw_err, -self.max_turn, self.max_turn))
         err = env.socket_pos[:2] - env.peg_bottom()[:2]
         step = np.clip(self.gain * err, -self.max_shift, self.max_shift)
         # clamp: a dropped peg must not wind the integrator up and drive the arm away

@@ -74,7 +74,7 @@ class SO101PickExpert:
         self.yaw = 0.0
         self.offset = np.zeros(3)
         self.cmd_pos = env.ee_pos
-        self.gripper = GRIPPER_OPEN
+        self.gripper = float(env.joint_positions[5])  # open only once raised: the opening jaw sweeps forward
         self.index = 0
         self.held = 0
         self.lost = 0
@@ -163,7 +163,11 @@ class SO101PickExpert:
         self.offset = (half + self.grasp_margin) * np.array([math.cos(self.yaw), math.sin(self.yaw), 0.0])
         side = self.rng.uniform(-1, 1, 2) * 0.03  # multimodal approach direction
         above = np.array([obj_pos[0], obj_pos[1], grasp_z + 0.07])
+        # rise straight up first: the rest pose's fingertips are lower than a standing peg's top
+        rise = self.cmd_pos.copy()
+        rise[2] = max(rise[2], above[2])
         return [
+            _Waypoint(rise, self.gripper, tol=0.03),
             _Waypoint(above + np.append(side, 0.02) + self.jitter(), GRIPPER_OPEN, tol=0.03),
             _Waypoint(above, GRIPPER_OPEN, tol=0.01),
             _Waypoint([obj_pos[0], obj_pos[1], grasp_z], GRIPPER_OPEN, hold=2, tol=0.006, speed=0.15),
