@@ -123,7 +123,7 @@ class EpisodeStore:
             data_group.create_array(
                 key, shape=(0, *spec.shape), dtype=spec.dtype, fill_value=0,
                 chunks=(codecs.chunk_frames(key, frame_nbytes), *spec.shape),
-                compressors=codecs.compressors(key),
+                compressors=codecs.compressors(key, frame_nbytes),
                 attributes={"spec": spec.to_dict()},
             )
         meta = root.create_group("meta")
