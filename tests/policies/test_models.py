@@ -15,6 +15,7 @@ import torch
 from policies.config import PolicyConfig
 from policies.registry import build_spec, make_policy
 from robot.config import ConfigError
+from robot.interfaces import Policy
 from robot.specs import ArraySpec
 
 DS, DA, TO, TA, TE = 4, 2, 2, 8, 4
@@ -95,6 +96,7 @@ def test_loss_backprops_and_decreases_on_overfit_batch(kind, network):
 @pytest.mark.parametrize("kind,network", FAMILIES)
 def test_predict_chunk_shape_units_determinism_and_no_mutation(kind, network):
     policy = build(kind, network, images=True)
+    assert isinstance(policy, Policy)
     obs = {k: v.numpy() for k, v in batch(3, images=True).items() if k not in ("action", "action_is_pad")}
     obs_copy = copy.deepcopy(obs)
     noise = torch.randn(3, TA, DA)
@@ -163,8 +165,9 @@ def test_nan_output_raises_instead_of_returning_nan():
         policy.predict_chunk({"state": batch(1)["state"]})
 
 
-def test_warm_start_uses_previous_chunk_and_reset_clears_it():
-    policy = build("flow", "unet", head={"warm_start": True, "warm_start_strength": 0.5})
+@pytest.mark.parametrize("kind,scheduler", [("flow", "ddim"), ("diffusion", "ddim"), ("diffusion", "dpmsolver")])
+def test_warm_start_uses_previous_chunk_and_reset_clears_it(kind, scheduler):
+    policy = build(kind, "unet", head={"warm_start": True, "warm_start_strength": 0.5, "scheduler": scheduler})
     obs = {"state": batch(1)["state"]}
     torch.manual_seed(0)
     first = policy.predict_chunk(obs)
