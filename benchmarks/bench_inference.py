@@ -118,6 +118,28 @@ def main() -> None:
         "native_conv_p50_ms": native["p50_ms"], "gemm_conv_p50_ms": gemm["p50_ms"],
         "speedup_gemm_over_native": round(native["p50_ms"] / gemm["p50_ms"], 2),
     }
+    # Ablation: image encoder widths, four 96x96 frames (2 cameras x To=2), calls interleaved.
+    from policies.config import EncoderConfig
+    from policies.encoders import ImageEncoder
+
+    frames = torch.randint(0, 256, (4, 96, 96, 3), dtype=torch.uint8)
+    widths = {"16_32_64_128": (16, 32, 64, 128), "32_64_128_256": (32, 64, 128, 256)}
+    encoders = {k: ImageEncoder(EncoderConfig(image_channels=w)).eval() for k, w in widths.items()}
+    enc_times: dict[str, list[float]] = {k: [] for k in widths}
+    with torch.inference_mode():
+        for _ in range(5):
+            for enc in encoders.values():
+                enc(frames)
+        for _ in range(min(args.calls, 150)):
+            for k, enc in encoders.items():
+                t0 = time.perf_counter()
+                enc(frames)
+                enc_times[k].append((time.perf_counter() - t0) * 1e3)
+    p50 = {k: float(np.median(v)) for k, v in enc_times.items()}
+    results["ablation_image_encoder_width_4_frames"] = {
+        **{f"p50_ms_{k}": round(v, 3) for k, v in p50.items()},
+        "speedup_default_over_wide": round(p50["32_64_128_256"] / p50["16_32_64_128"], 2),
+    }
     if args.compile:
         policy, obs = build("diffusion", SMALL, 10)
         eager = time_calls(policy, obs, args.calls, args.max_seconds)

@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -100,8 +101,8 @@ class GenerativeHead(nn.Module):
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean squared error over (B, Ta, Da), counting only steps where mask (B, Ta) is True."""
-    err = (pred - target).pow(2)
     if mask is None:
-        return err.mean()
+        return F.mse_loss(pred, target)
+    err = (pred - target).pow(2)
     w = mask.to(err.dtype)[..., None].expand_as(err)
     return (err * w).sum() / w.sum().clamp_min(1.0)
