@@ -45,6 +45,21 @@ def make_envs(task: str, n: int, env_overrides: dict[str, Any] | None = None) ->
     return [make_env(task, **dict(env_overrides or {})) for _ in range(n)]
 
 
+def state_only_overrides(task: str, policy: Any, env_overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Task overrides, plus `cameras=()` for a registry task when the policy reads no images.
+
+    Rendering observation images nobody reads costs most of an arm env's step
+    time; videos still render through `env.render(camera)`.
+    """
+    from sim.registry import GYM_PREFIX
+
+    out = dict(env_overrides or {})
+    if not task.startswith(GYM_PREFIX) and "cameras" not in out \
+            and not any(keys.is_image_key(k) for k in policy.spec.observations):
+        out["cameras"] = ()
+    return out
+
+
 def episode_limit(env: Any, cap: int) -> int:
     """Steps allowed per episode: `cap` if > 0, else the env's own limit (config or gym spec)."""
     if cap > 0:
@@ -109,7 +124,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     from tqdm.auto import tqdm
 
     n_envs = min(cfg.n_envs, cfg.episodes)
-    envs = envs if envs is not None else make_envs(task, n_envs, env_overrides)
+    if envs is None:
+        envs = make_envs(task, n_envs, state_only_overrides(task, policy, env_overrides))
     if len(envs) < n_envs:
         raise ValueError(f"{len(envs)} envs given for n_envs={n_envs}")
     out = Path(out_dir) if out_dir is not None else None
@@ -117,7 +133,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
         (out / "videos").mkdir(parents=True, exist_ok=True) if cfg.videos else out.mkdir(parents=True, exist_ok=True)
     to, te = policy.spec.n_obs_steps, policy.spec.n_action_steps
     fps = float(getattr(getattr(envs[0], "body_spec", None), "fps", 10.0) or 10.0)
-    cams = tuple(getattr(getattr(envs[0], "body_spec", None), "cameras", ()) or ())
+    cams = tuple(getattr(getattr(envs[0], "body_spec", None), "cameras", ()) or ()) \
+        or tuple(getattr(envs[0], "camera_names", ()) or ())
     camera = cfg.camera or (cams[0] if cams else None)
     steps_kw = {"steps": cfg.inference_steps} if cfg.inference_steps > 0 else {}
     was_training = getattr(policy, "training", False)
