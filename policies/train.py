@@ -30,6 +30,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -437,7 +438,8 @@ class Trainer:
             if self.evaluate_fn and self.eval_every and (self.step % self.eval_every == 0 or at_end):
                 if main:
                     last_eval = self.run_eval(eval_log)
-                    bar.write(f"step {self.step}: success {last_eval.get('success_rate', float('nan')):.2f}")
+                    bar.write(f"step {self.step}: success {last_eval.get('success_rate', float('nan')):.2f}",
+                              file=sys.stderr)
                 barrier(self.dist)
             if self.step % cfg.checkpoint_every == 0 or at_end or stop:
                 if main:
