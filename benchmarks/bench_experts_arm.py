@@ -50,7 +50,7 @@ def run(env, expert, episodes: int, faces: list | None = None) -> dict:
         if faces is not None and hasattr(env, "pick_body"):
             k = round((expert.yaw - yaw_of_quat(env.body_quat(env.pick_body))) / (math.pi / 2)) % 4
             faces.append(int(k))
-        for t in range(env.config.max_steps):
+        for t in range(env.config.max_steps):  # noqa: B007  (t is read after the loop)
             obs, _, terminated, truncated, info = env.step(expert.get_action(obs).action)
             if info["success"] or terminated or truncated:
                 break

@@ -74,7 +74,7 @@ def main() -> None:
         states = rollout_states(env, name, args.frames)
         row = {}
         for cam in env.camera_names:
-            row[f"{cam}_fps"] = round(fps_of(lambda c=cam: env.render(c), states, env.data, env.model), 1)
+            row[f"{cam}_fps"] = round(fps_of(lambda c=cam, e=env: e.render(c), states, env.data, env.model), 1)
         # env steps/s with both cameras in the observation vs state only (same actions)
         acts = [np.asarray(env.joint_positions, dtype=np.float32)] * 100
         for cams in ((), env.camera_names):
@@ -93,9 +93,9 @@ def main() -> None:
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
 
-            def render_full():
-                renderer.update_scene(fdata, camera="front")
-                return renderer.render()
+            def render_full(r=renderer, d=fdata):
+                r.update_scene(d, camera="front")
+                return r.render()
 
             full_fps = fps_of(render_full, states[: max(30, args.frames // 10)], fdata, full)
             results["full_mesh_front_fps_so101_lift"] = round(full_fps, 1)

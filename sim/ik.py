@@ -148,7 +148,7 @@ def _solve(model, data, site, target_pos, target_quat, joints, q_init, max_iters
     cur_quat = np.zeros(4)
     pos_err = rot_err = np.inf
     it = 0
-    for it in range(1, max_iters + 1):
+    for it in range(1, max_iters + 1):  # noqa: B007  (it is reported after the loop)
         mujoco.mj_kinematics(model, d)
         mujoco.mj_comPos(model, d)
         e_pos = target_pos - d.site_xpos[site_id]

@@ -125,7 +125,8 @@ class SO101Env(MujocoEnv):
         moving = {self.model.geom("moving_finger").id, self.model.geom("moving_finger_pad").id}
         n = self.data.ncon
         g1, g2 = self.data.contact.geom1[:n], self.data.contact.geom2[:n]
-        touching = {int(b) for a, b in zip(g1, g2) if a == g} | {int(a) for a, b in zip(g1, g2) if b == g}
+        touching = {int(b) for a, b in zip(g1, g2, strict=True) if a == g}
+        touching |= {int(a) for a, b in zip(g1, g2, strict=True) if b == g}
         return bool(touching & static and touching & moving)
 
     def sample_xy(self, rng: np.random.Generator, x_range: tuple[float, float], y_range: tuple[float, float]) -> np.ndarray:

@@ -114,7 +114,7 @@ class SO101MultiEnv(SO101PlaceEnv):
         else:
             raise RuntimeError(f"{self.name}: cannot lay out {len(c.colors)} cubes and the bowl with the configured "
                                "separations; widen cube_x/cube_y/bowl_x/bowl_y or lower the separations")
-        for color, xy in zip(c.colors, cubes):
+        for color, xy in zip(c.colors, cubes, strict=True):
             yaw = rng.uniform(*c.cube_yaw) + self.object_pose_noise(rng)[2]
             self.set_free_pose(f"cube_{color}", np.array([xy[0], xy[1], c.cube_half_size]), yaw)
         self.data.mocap_pos[self.model.body("bowl").mocapid[0]] = [bowl[0], bowl[1], 0.0]
