@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation rollouts")
     parser.add_argument("--envs", type=int, default=10, help="evaluation envs run in lockstep")
     parser.add_argument("--videos", type=int, default=2, help="mp4s of the first evaluation episodes")
+    parser.add_argument("--eval-max-steps", type=int, default=0, help="cap per evaluation episode (0: the task's)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="pipeline config override, repeatable (e.g. --set train.batch_size=128)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out", default="runs/demo", help="output folder")
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
+    overrides += list(args.set)
     cfg = load_pipeline(preset, overrides, policy_preset=policy_preset)
     store_path, train_dir, eval_dir = out / "demos.zarr", out / "train", out / "eval"
 
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"[3/3] evaluating {args.eval_episodes} episodes in {args.envs} envs -> {eval_dir}", file=sys.stderr)
     ckpt = latest_checkpoint(train_dir)
     policy = load_policy(ckpt)
-    eval_cfg = EvalConfig(episodes=args.eval_episodes, n_envs=args.envs, videos=args.videos, seed=cfg.eval.seed)
+    eval_cfg = EvalConfig(episodes=args.eval_episodes, n_envs=args.envs, videos=args.videos, seed=cfg.eval.seed,
+                          max_steps=args.eval_max_steps)
     result = evaluate(policy, args.task, eval_cfg, out_dir=eval_dir, env_overrides=cfg.task.env,
                       progress=not args.no_progress)
     plot = plot_run(train_dir, out / "success.png", title=f"{args.task}: {cfg.policy.kind} policy")

@@ -118,3 +118,15 @@ def test_plot_of_a_training_run(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     with pytest.raises(FileNotFoundError, match="eval.csv"):
         plot_run(tmp_path / "nothing", tmp_path / "x.png")
+
+
+def test_eval_on_a_gymnasium_env_by_id(tmp_path):
+    """gym-pusht (pymunk) through sim/gym_adapter.py: same evaluator, same outputs."""
+    task = "gym:gym_pusht/PushT-v0"
+    env = make_env(task)
+    policy = tiny_policy(env)
+    result = evaluate(policy, task, EvalConfig(episodes=2, n_envs=2, max_steps=5, videos=1), out_dir=tmp_path,
+                      envs=[env, make_env(task)], progress=False)
+    assert result["episodes"] == 2 and all(e["length"] == 5 for e in result["per_episode"])
+    assert json.loads((tmp_path / "eval.json").read_text())["task"] == task
+    assert len(imageio.mimread(result["videos"][0])) == 6
