@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -12,84 +10,46 @@ from torch import nn
 from policies.pipeline import TrainConfig, load_pipeline
 from policies.train import EMA, StepBatchSampler, Trainer, latest_checkpoint, lr_at
 from robot.config import ConfigError
-from robot.specs import ArraySpec, PolicySpec
 
 
-class TinyFlowPolicy(nn.Module):
-    """A minimal stand-in with the GenerativePolicy contract: flow-matching MLP on state."""
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Two real scripted PushT episodes recorded by `robot collect`."""
+    from robot.cli import main
 
-    def __init__(self, ds: int = 3, da: int = 2, to: int = 2, ta: int = 4) -> None:
-        super().__init__()
-        self.spec = PolicySpec(observations={"state": ArraySpec((ds,))}, action_dim=da, n_obs_steps=to,
-                               horizon=ta, n_action_steps=2, fps=10.0)
-        self.net = nn.Sequential(nn.Linear(ds * to + ta * da + 1, 32), nn.Mish(), nn.Linear(32, ta * da))
-        self.register_buffer("calls", torch.zeros(()))
-
-    def compute_loss(self, batch):
-        state, action = batch["state"].float(), batch["action"].float()
-        b = state.shape[0]
-        noise = torch.randn_like(action)
-        t = torch.rand(b, 1, 1)
-        x = t * noise + (1 - t) * action
-        inp = torch.cat([state.flatten(1), x.flatten(1), t.flatten(1)], 1)
-        pred = self.net(inp).view_as(action)
-        loss = ((pred - (noise - action)) ** 2).mean(-1)[~batch["action_is_pad"]].mean()
-        self.calls += 1
-        return loss, {"mse": float(loss.detach())}
-
-    @torch.no_grad()
-    def predict_chunk(self, obs, noise=None, steps=None):
-        state = torch.as_tensor(np.asarray(obs["state"]), dtype=torch.float32)
-        x = noise.clone() if noise is not None else torch.randn(state.shape[0], self.spec.horizon, 2)
-        for i in range(steps or 2):
-            t = torch.full((state.shape[0], 1), 1.0 - i / (steps or 2))
-            x = x - self.net(torch.cat([state.flatten(1), x.flatten(1), t], 1)).view_as(x) / (steps or 2)
-        return x
-
-    def reset(self):
-        pass
+    path = tmp_path_factory.mktemp("data") / "pusht.zarr"
+    assert main(["collect", "--task", "pusht", "--episodes", "2", "--out", str(path), "--no-progress"]) == 0
+    return path
 
 
-class WindowDataset(torch.utils.data.Dataset):
-    """Stand-in windows with the sampler's item contract (state (To,Ds), action (Ta,Da), pad mask)."""
+def make_trainer(out, steps, store_path, **kw):
+    """A real tiny flow policy on the real sampler over the recorded store."""
+    from data import EpisodeStore, SequenceDataset
+    from policies.checkpoint import save_policy
+    from policies.config import EncoderConfig, HeadConfig, PolicyConfig
+    from policies.pipeline import policy_spec_from_store
+    from policies.registry import make_policy
 
-    def __init__(self, n: int = 40) -> None:
-        g = np.random.default_rng(0)
-        self.state = g.normal(size=(n, 2, 3)).astype(np.float32)
-        self.action = (self.state[:, -1:, :2] + 0.1 * g.normal(size=(n, 4, 2))).astype(np.float32)
-        self.pad = np.zeros((n, 4), bool)
-        self.pad[::5, -1] = True
-
-    def __len__(self):
-        return len(self.state)
-
-    def __getitem__(self, i):
-        return {"state": torch.from_numpy(self.state[i]), "action": torch.from_numpy(self.action[i]),
-                "action_is_pad": torch.from_numpy(self.pad[i])}
-
-
-def save_tiny(policy, path):
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in policy.state_dict().items()}, str(path / "model.safetensors"))
-    (path / "policy.json").write_text(json.dumps({"kind": "tiny"}))
-
-
-def make_trainer(out, steps, **kw):
+    st = EpisodeStore.open(store_path, readonly=True)
+    cfg = PolicyConfig(kind="flow", horizon=8, n_action_steps=4,
+                       encoder=EncoderConfig(state_hidden=(16,), state_out=16),
+                       head=HeadConfig(unet_down_dims=(16, 32), time_embed_dim=16, inference_steps=2))
     torch.manual_seed(0)
-    cfg = TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=2, log_every=1, checkpoint_every=3,
-                      ema_decay=0.99, **kw)
-    return Trainer(TinyFlowPolicy(), WindowDataset(), cfg, out, save_policy=save_tiny, progress=False)
+    policy = make_policy(cfg, policy_spec_from_store(st, cfg), st.stats())
+    dataset = SequenceDataset(st, n_obs_steps=2, horizon=8, keys=["state"])
+    train_cfg = TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=2, log_every=1, checkpoint_every=3,
+                            ema_decay=0.99, **kw)
+    return Trainer(policy, dataset, train_cfg, out, save_policy=save_policy, progress=False)
 
 
-def test_two_steps_then_resume(tmp_path):
-    first = make_trainer(tmp_path, steps=2)
+def test_two_steps_then_resume(tmp_path, store):
+    first = make_trainer(tmp_path, steps=2, store_path=store)
     first.fit()
     ckpt = latest_checkpoint(tmp_path)
     assert ckpt.name == "step_0000002"
     for name in ("model.safetensors", "policy.json", "train_state.safetensors", "train_state.json"):
         assert (ckpt / name).is_file(), name
-    second = make_trainer(tmp_path, steps=4)
+    second = make_trainer(tmp_path, steps=4, store_path=store)
     second.load_checkpoint(ckpt)
     assert second.step == 2
     summary = second.fit()
@@ -99,13 +59,13 @@ def test_two_steps_then_resume(tmp_path):
     assert steps == [1, 2, 3, 4]  # resumed log continues, nothing duplicated
 
 
-def test_exact_resume_matches_uninterrupted(tmp_path):
-    straight = make_trainer(tmp_path / "a", steps=8)
+def test_exact_resume_matches_uninterrupted(tmp_path, store):
+    straight = make_trainer(tmp_path / "a", steps=8, store_path=store)
     straight.fit()
-    interrupted = make_trainer(tmp_path / "b", steps=8)
+    interrupted = make_trainer(tmp_path / "b", steps=8, store_path=store)
     interrupted.fit(until=4)  # stops as if killed right after its step-4 checkpoint
     assert latest_checkpoint(tmp_path / "b").name == "step_0000004"
-    resumed = make_trainer(tmp_path / "b", steps=8)
+    resumed = make_trainer(tmp_path / "b", steps=8, store_path=store)
     resumed.load_checkpoint(latest_checkpoint(tmp_path / "b"))
     resumed.fit()
     assert len(straight.losses) == len(resumed.losses) == 8
@@ -148,8 +108,8 @@ def test_step_sampler_is_pure_function_of_step_and_ranks_disjoint():
     assert sorted(next(iter(r0)) + next(iter(r1))) == list(range(10))  # one epoch split between ranks
 
 
-def test_resume_rejects_a_folder_without_state(tmp_path):
-    trainer = make_trainer(tmp_path, steps=2)
+def test_resume_rejects_a_folder_without_state(tmp_path, store):
+    trainer = make_trainer(tmp_path, steps=2, store_path=store)
     with pytest.raises(FileNotFoundError, match="no training state"):
         trainer.load_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match="latest"):

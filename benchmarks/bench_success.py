@@ -1,0 +1,127 @@
+"""Success rates of policies trained from scripted-expert demos, end to end on this machine.
+
+For each suite: collect N scripted demos (`robot collect`), train with the
+suite's pipeline preset for S steps (`policies.pipeline.run_training`), then
+evaluate E episodes on unseen seeds (`policies.eval.evaluate`). Prints one
+JSON object: per suite n_demos, steps, train_minutes, step time, success rate
+with its 95% Wilson interval (PushT: mean coverage too; VLA: train and
+held-out phrasings).
+
+    python benchmarks/bench_success.py                       # all suites, default sizes
+    python benchmarks/bench_success.py --suite lift --steps 2000 --demos 100
+    python benchmarks/bench_success.py --suite vla --out /tmp/bench_runs
+
+Targets (the issue's): so101_lift state >= 95 %, PushT mean coverage >= 0.85,
+VLA on so101_multi >= 80 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SUITES = {
+    # name: (task, pipeline preset, demos, steps, eval env overrides per split)
+    "lift": ("so101_lift", "so101_lift_flow", 100, 2000, {"": {}}),
+    "pusht": ("pusht", "pusht_flow", 100, 3000, {"": {}}),
+    "vla": ("so101_multi", "so101_multi_vla", 200, 3000,
+            {"train_phrasings": {"instruction_split": "train"},
+             "held_out_phrasings": {"instruction_split": "heldout"}}),
+}
+
+
+def collect(task: str, n: int, path: Path, env: dict) -> float:
+    """Record n successful scripted episodes (resumes an existing store); returns minutes."""
+    from robot.cli import main
+
+    t0 = time.perf_counter()
+    args = ["collect", "--task", task, "--episodes", str(n), "--out", str(path), "--no-progress"]
+    for k, v in env.items():
+        args += ["--env-opt", f"{k}={json.dumps(v)}"]
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the JSON result
+        if main(args) != 0:
+            raise RuntimeError(f"collection of {task} failed")
+    return (time.perf_counter() - t0) / 60.0
+
+
+def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int) -> dict:
+    """Collect, train, evaluate one suite; returns its JSON record."""
+    import dataclasses
+
+    from data import EpisodeStore
+    from policies.checkpoint import load_policy
+    from policies.eval import evaluate
+    from policies.pipeline import load_pipeline, run_training
+    from policies.plots import read_csv
+    from policies.train import latest_checkpoint
+
+    task, preset, n_demos, n_steps, splits = SUITES[name]
+    n_demos, n_steps = demos or n_demos, steps or n_steps
+    run_dir = out / name
+    store = run_dir / "demos.zarr"
+    cfg = load_pipeline(preset, [f"train.steps={n_steps}", f"train.num_threads={threads}",
+                                 f"data.path={store}", "eval.every=0"])
+    collect_min = collect(task, n_demos, store, cfg.task.env)
+    train_dir = run_dir / "train"
+    summary = run_training(cfg, train_dir, resume=(train_dir / "latest").is_file(), progress=False)
+    rows = read_csv(train_dir / "metrics.csv")
+    step_s = sum(r["step_time_s"] for r in rows) / max(1, len(rows))
+    data_s = sum(r["data_time_s"] for r in rows) / max(1, len(rows))
+    policy = load_policy(latest_checkpoint(train_dir))
+    record = {
+        "task": task, "preset": preset, "policy": cfg.policy.kind, "obs_keys": list(cfg.policy.obs_keys),
+        "n_demos": EpisodeStore.open(store, readonly=True).num_episodes, "collect_minutes": collect_min,
+        "steps": summary["step"], "batch_size": cfg.train.batch_size,
+        "train_minutes": summary["train_minutes"], "train_step_s": step_s, "loader_s_per_batch": data_s,
+        "train_samples_per_s": cfg.train.batch_size / max(1e-9, step_s + data_s),
+        "final_loss": summary["final_loss"], "results": {},
+    }
+    for split, env in splits.items():
+        ev = dataclasses.replace(cfg.eval, episodes=episodes, videos=0)
+        res = evaluate(policy, task, ev, env_overrides={**cfg.task.env, **env}, progress=False)
+        record["results"][split or "all"] = {
+            "episodes": res["episodes"], "success_rate": res["success_rate"],
+            "ci95": [res["ci95_low"], res["ci95_high"]], "mean_max_reward": res["mean_max_reward"],
+            "mean_final_reward": res["mean_final_reward"], "mean_length": res["mean_length"],
+            "inference_ms_per_chunk": res["inference_ms_per_chunk"], "eval_minutes": res["wall_s"] / 60.0,
+        }
+    return record
+
+
+def main() -> int:
+    """Run the suites; print the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", action="append", choices=sorted(SUITES), help="repeatable; default all")
+    parser.add_argument("--demos", type=int, help="override the suite's demo count")
+    parser.add_argument("--steps", type=int, help="override the suite's training steps")
+    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core box is shared)")
+    parser.add_argument("--out", default="runs/bench_success", help="work folder (stores, runs)")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    report = {"benchmark": "bench_success", "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
+              f"torch {torch.__version__}, {args.threads} thread(s)", "suites": {}}
+    for name in args.suite or list(SUITES):
+        report["suites"][name] = run_suite(name, args.demos, args.steps, args.episodes, out, args.threads)
+        print(f"{name}: {json.dumps(report['suites'][name]['results'])}", file=sys.stderr)
+    report["total_minutes"] = (time.perf_counter() - t0) / 60.0
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
