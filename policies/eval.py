@@ -151,7 +151,7 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
             wave = envs[:k]
             torch.manual_seed(cfg.seed + first)  # sampling noise reproducible per wave
             seeds = [cfg.seed + first + i for i in range(k)]
-            obs = [env.reset(seed=s)[0] for env, s in zip(wave, seeds)]
+            obs = [env.reset(seed=s)[0] for env, s in zip(wave, seeds, strict=True)]
             if first == 0:
                 check_compatible(policy, obs[0], task)
             hist = [deque([o] * to, maxlen=to) for o in obs]

@@ -32,7 +32,7 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
     from policies.pipeline import dotted_keys
 
     group = parser.add_argument_group("config overrides (YAML values, e.g. --train.steps=2000)")
-    for key, tp in dotted_keys():
+    for key, _tp in dotted_keys():
         if key == "name":
             continue
         group.add_argument(f"--{key}", action=_Override, metavar="V", default=argparse.SUPPRESS,

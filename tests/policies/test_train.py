@@ -70,9 +70,9 @@ def test_exact_resume_matches_uninterrupted(tmp_path, store):
     resumed.fit()
     assert len(straight.losses) == len(resumed.losses) == 8
     np.testing.assert_allclose(resumed.losses, straight.losses, rtol=1e-6, atol=1e-7)
-    for (n, p), (_, q) in zip(straight.policy.state_dict().items(), resumed.policy.state_dict().items()):
+    for (n, p), (_, q) in zip(straight.policy.state_dict().items(), resumed.policy.state_dict().items(), strict=True):
         torch.testing.assert_close(p, q, msg=n)
-    for p, q in zip(straight.ema.module.parameters(), resumed.ema.module.parameters()):
+    for p, q in zip(straight.ema.module.parameters(), resumed.ema.module.parameters(), strict=True):
         torch.testing.assert_close(p, q)
 
 
