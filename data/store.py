@@ -144,6 +144,11 @@ class EpisodeStore:
         """Open an existing store; errors name the path and say what is wrong."""
         path = Path(path)
         if not (path / "zarr.json").is_file():
+            old = path.with_name(path.name + ".old")
+            if old.is_dir():  # a drop/keep in place was cut between its two renames
+                raise NotAStoreError(f"{path} is missing but {old} exists: an in-place drop/keep was "
+                                     f"interrupted; rename {old.name} (original) or {path.name}.new "
+                                     f"(result) back to {path.name}")
             raise NotAStoreError(f"{path} is not an episode store (no zarr.json); "
                                  "create one with EpisodeStore.create or `robot collect`")
         try:

@@ -185,3 +185,25 @@ def test_mismatched_lengths_and_bad_ends_raise_naming_array_and_episode(tmp_path
     root["meta/episode_ends"][1] = 28
     root["meta/episode_ends"].resize((5,))  # two slots resized but never written: a killed commit
     assert EpisodeStore.open(path).num_episodes == 3
+
+
+def test_a_second_handle_sees_new_episodes_after_refresh(tmp_path):
+    path = tmp_path / "s.zarr"
+    writer_store = make_store(path, lengths=(4,))
+    reader = EpisodeStore.open(path, readonly=True)
+    w = writer_store.begin_episode(task="t")
+    w.extend(frames(1, 30))
+    reader.refresh()  # mid-episode: only committed episodes are visible
+    assert reader.num_episodes == 1 and reader.num_frames == 4
+    w.commit()
+    reader.refresh()
+    assert reader.num_episodes == 2
+    np.testing.assert_array_equal(reader.episode(1)["images.front"], frames(1, 30)["images.front"])
+
+
+def test_interrupted_in_place_drop_is_explained(tmp_path):
+    path = tmp_path / "s.zarr"
+    make_store(path, lengths=(2,))
+    path.rename(tmp_path / "s.zarr.old")
+    with pytest.raises(NotAStoreError, match="in-place drop/keep was interrupted"):
+        EpisodeStore.open(path)
