@@ -135,17 +135,22 @@ def compare_inference(ref, ours, steps: int, calls: int, max_seconds: float) -> 
 
     for _ in range(5):
         ref_chunk(), our_chunk()
-    t_ref, t_ours = [], []
+    t_ref, t_ours, c_ref, c_ours = [], [], [], []
     start = time.perf_counter()
     while len(t_ref) < calls and time.perf_counter() - start < max_seconds:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         ref_chunk()
+        c_ref.append(time.thread_time() - c0)
         t_ref.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         our_chunk()
+        c_ours.append(time.thread_time() - c0)
         t_ours.append(time.perf_counter() - t0)
     r, o = np.asarray(t_ref) * 1e3, np.asarray(t_ours) * 1e3
+    cr, co = np.median(c_ref) * 1e3, np.median(c_ours) * 1e3
     return {"steps": steps, "calls": len(r),
+            "reference_cpu_p50_ms": round(float(cr), 3), "ours_cpu_p50_ms": round(float(co), 3),
+            "speedup_cpu_p50": round(float(cr / co), 3),
             "reference_p50_ms": round(float(np.median(r)), 3), "reference_p99_ms": round(float(np.percentile(r, 99)), 3),
             "ours_p50_ms": round(float(np.median(o)), 3), "ours_p99_ms": round(float(np.percentile(o, 99)), 3),
             "speedup_p50": round(float(np.median(r) / np.median(o)), 3),

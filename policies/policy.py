@@ -25,8 +25,8 @@ from robot.keys import ACTION, INSTRUCTION, is_image_key
 from robot.specs import PolicySpec
 
 
-def _module_name(key: str) -> str:
-    # ModuleDict names may not contain '.', observation keys may.
+def module_name(key: str) -> str:
+    """ModuleDict name of an observation key: `images.front` -> `images__front` ('.' is not allowed)."""
     return key.replace(".", "__")
 
 
@@ -62,7 +62,7 @@ class GenerativePolicy(nn.Module):
         for k in self.state_keys:
             if k not in stats:
                 raise KeyError(f"stats lack observation key {k!r}; stats have {sorted(stats)}")
-            norms[_module_name(k)] = Normalizer(k, stats[k], config.normalization)
+            norms[module_name(k)] = Normalizer(k, stats[k], config.normalization)
         self.obs_normalizers = nn.ModuleDict(norms)
         self.cond_dim = self._build_encoder()
         self.head: GenerativeHead = self._build_head()
@@ -117,7 +117,7 @@ class GenerativePolicy(nn.Module):
                     raise TypeError(f"observation {k!r} must be uint8 images (B, To, H, W, C), got {x.dtype}")
                 out[k] = x
             else:
-                out[k] = self.obs_normalizers[_module_name(k)].normalize(x.float())
+                out[k] = self.obs_normalizers[module_name(k)].normalize(x.float())
         instructions = None
         if self.config.kind == "vla":
             instructions = obs.get(INSTRUCTION)

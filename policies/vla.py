@@ -20,7 +20,7 @@ from torch import nn
 from policies.encoders import ResNetBackbone, StateEncoder, crop_images, images_to_float
 from policies.heads import GenerativeHead, make_head
 from policies.language import SentenceEncoder
-from policies.policy import GenerativePolicy, _module_name
+from policies.policy import GenerativePolicy, module_name
 from robot.keys import camera_of
 
 
@@ -40,7 +40,7 @@ class VLATrunk(nn.Module):
         self.grid = round(vcfg.image_tokens_per_camera**0.5)
         self.lang_proj = nn.Linear(lang_dim, d)
         self.state_enc = nn.ModuleDict({
-            _module_name(k): StateEncoder(
+            module_name(k): StateEncoder(
                 math.prod(policy.spec.observations[k].shape), ecfg.state_hidden, ecfg.state_out
             )
             for k in self.state_keys
@@ -76,7 +76,7 @@ class VLATrunk(nn.Module):
         for k in self.state_keys:
             x = obs[k]
             b, t = x.shape[:2]
-            name = _module_name(k)
+            name = module_name(k)
             parts.append(self.state_proj[name](self.state_enc[name](x.reshape(b * t, -1))).reshape(b, t, -1))
         for k in self.image_keys:
             parts.append(self._image_tokens(k, obs[k]))
