@@ -9,6 +9,7 @@ interruption leaves either the old or the new store under the path (plus a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -23,21 +24,35 @@ from data.store import EpisodeStore, spec_differences
 _CORE_META = ("task", "instruction", "source", "success", "note", "length", "recorded_at")
 
 
-def episode_split(num_episodes: int, val_ratio: float = 0.1, seed: int = 0) -> np.ndarray:
-    """(E,) bool mask, True for validation episodes: round(val_ratio * E) of them, at least one
-    when val_ratio > 0 and E >= 2, chosen by a seeded permutation (same seed, same split)."""
+def episode_split(episodes: int | Sequence[str], val_ratio: float = 0.1, seed: int = 0) -> np.ndarray:
+    """(E,) bool mask, True for validation episodes.
+
+    `episodes` is the list of episode ids (`episode_meta(i)["episode_id"]`),
+    or a count E (ids are then the indices). Each episode is in validation
+    when a seeded hash of its id falls below `val_ratio`, so its assignment
+    depends on nothing else: appending, dropping or merging episodes never
+    moves an episode between train and val (a permutation of E would reshuffle
+    everything as the store grows and leak validation episodes into training).
+    With val_ratio > 0 and E >= 2 at least one episode is held out and one kept.
+    """
     if not 0.0 <= val_ratio < 1.0:
         raise StoreError(f"val_ratio must be in [0, 1), got {val_ratio}")
-    mask = np.zeros(num_episodes, dtype=bool)
-    n_val = int(round(val_ratio * num_episodes))
-    if val_ratio > 0 and num_episodes >= 2:
-        n_val = min(max(n_val, 1), num_episodes - 1)
-    else:
-        n_val = 0
-    order = np.random.default_rng(seed).permutation(num_episodes)
-    mask[order[:n_val]] = True
+    ids = [str(i) for i in range(episodes)] if isinstance(episodes, int) else [str(e) for e in episodes]
+    u = np.array([int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") / 2.0**64
+                  for i in ids], dtype=np.float64)
+    mask = u < val_ratio
+    if val_ratio > 0 and len(ids) >= 2:
+        if not mask.any():
+            mask[np.argmin(u)] = True
+        if mask.all():
+            mask[np.argmax(u)] = False
     return mask
 
+
+def store_split(store: EpisodeStore, val_ratio: float = 0.1, seed: int = 0) -> np.ndarray:
+    """`episode_split` of the store's episodes by their ids (indices for episodes without one)."""
+    ids = [m.get("episode_id", str(i)) for i, m in enumerate(store.all_meta())]
+    return episode_split(ids, val_ratio, seed)
 
 
 def _open(src: EpisodeStore | str | os.PathLike) -> EpisodeStore:
@@ -78,7 +93,8 @@ def _append_from(out: EpisodeStore, store: EpisodeStore, chosen: Sequence[int], 
         except BaseException:
             writer.discard()
             raise
-        writer.commit(success=meta.get("success"), note=meta.get("note", ""))
+        writer.commit(success=meta.get("success"), note=meta.get("note", ""),
+                      recorded_at=meta.get("recorded_at"))
 
 
 def _swap_in(path: Path, build) -> EpisodeStore:
@@ -146,11 +162,11 @@ def split_store(path: str | os.PathLike, train_out: str | os.PathLike, val_out: 
                 ) -> tuple[EpisodeStore, EpisodeStore]:
     """Write the train and validation episodes of `path` into two stores.
 
-    Uses the same `episode_split(num_episodes, val_ratio, seed)` mask as
+    Uses the same `store_split(store, val_ratio, seed)` mask as
     `SequenceDataset(split=...)`, so both routes hold out the same episodes.
     """
     store = _open(path)
-    val = episode_split(store.num_episodes, val_ratio, seed)
+    val = store_split(store, val_ratio, seed)
     idx = np.arange(store.num_episodes)
     train = copy_episodes(store, train_out, idx[~val], progress=progress)
     valid = copy_episodes(store, val_out, idx[val], progress=progress)

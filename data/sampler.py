@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data.errors import StoreError
-from data.ops import episode_split
+from data.ops import store_split
 from data.store import EpisodeStore
 from robot.keys import ACTION, INSTRUCTION, TIMESTAMP, is_image_key
 
@@ -72,7 +72,7 @@ class SequenceDataset(Dataset):
     Items: obs keys -> (To, *shape) tensors (images uint8 HWC), `action` (Ta, Da)
     float32, `action_is_pad` (Ta,) bool, `instruction` str when the store has
     instructions; the default collate stacks them to the batch contract of
-    docs/architecture.md. `split` picks train / val episodes by `episode_split`.
+    docs/architecture.md. `split` picks train / val episodes by `data.ops.store_split`.
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class SequenceDataset(Dataset):
 
         n = store.num_frames
         self._lowdim = {k: store.read_frames(k, 0, n) for k in [*self.lowdim_keys, ACTION]}
-        self.val_mask = episode_split(store.num_episodes, val_ratio, seed)
+        self.val_mask = store_split(store, val_ratio, seed)
         chosen = np.arange(store.num_episodes)
         if split == "train":
             chosen = chosen[~self.val_mask]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -395,7 +396,9 @@ class EpisodeStore:
     def _commit(self, meta: dict[str, Any], end: int) -> None:
         """Make the episode ending at frame `end` durable: metadata row, then the episode_ends entry."""
         n = self.num_episodes
-        meta = {**meta, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta = {**meta, "recorded_at": meta.get("recorded_at")
+                or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta.setdefault("episode_id", uuid.uuid4().hex)  # kept by copies: stable train/val split
         self._meta_arr.resize((n + 1,))
         self._meta_arr[n] = json.dumps(meta)
         self._ends_arr.resize((n + 1,))

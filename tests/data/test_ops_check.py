@@ -30,8 +30,11 @@ def test_drop_keep_merge_split(tmp_path):
     lengths = (5, 23, 17, 9)
     path = tmp_path / "s.zarr"
     make_store(path, lengths=lengths)
+    original = EpisodeStore.open(path).episode_meta(1)
     kept = keep_episodes(path, [3, 1], out=tmp_path / "k.zarr")
     assert kept.num_episodes == 2
+    copied = kept.episode_meta(0)  # ids and recording times travel with the episode
+    assert copied["episode_id"] == original["episode_id"] and copied["recorded_at"] == original["recorded_at"]
     _assert_episode(kept, 0, 1, 23)
     _assert_episode(kept, 1, 3, 9)
     dropped = drop_episodes(path, [0, -1])  # in place
@@ -43,7 +46,7 @@ def test_drop_keep_merge_split(tmp_path):
     assert merged.episode_meta(3)["note"] == "note 3" and merged.episode_meta(3)["success"] is False
     train, val = split_store(tmp_path / "m.zarr", tmp_path / "t.zarr", tmp_path / "v.zarr",
                              val_ratio=0.25, seed=0)
-    assert train.num_episodes == 3 and val.num_episodes == 1
+    assert train.num_episodes + val.num_episodes == 4 and min(train.num_episodes, val.num_episodes) >= 1
     other = EpisodeStore.create(tmp_path / "o.zarr", fps=10, robot="test",
                                 keys={**KEYS, "state": ArraySpec((4,))})
     with pytest.raises(SpecMismatchError, match=r"o.zarr.*key 'state'"):
@@ -94,7 +97,8 @@ def test_cli_info_check_merge_split(tmp_path, capsys):
     assert robot_main(["data", "check", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
     assert robot_main(["data", "split", str(path), "--val-ratio", "0.34"]) == 0
-    assert EpisodeStore.open(tmp_path / "s.val.zarr").num_episodes == 1
+    n_val = EpisodeStore.open(tmp_path / "s.val.zarr").num_episodes
+    assert 1 <= n_val <= 2 and EpisodeStore.open(tmp_path / "s.train.zarr").num_episodes == 3 - n_val
     assert robot_main(["data", "merge", str(tmp_path / "m.zarr"), str(tmp_path / "s.train.zarr"),
                        str(tmp_path / "s.val.zarr")]) == 0
     assert EpisodeStore.open(tmp_path / "m.zarr").num_frames == 18

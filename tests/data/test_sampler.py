@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data import StoreError
-from data.ops import episode_split
+from data.ops import drop_episodes, episode_split, split_store
 from data.sampler import SequenceDataset, naive_window
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,18 +47,35 @@ def test_windows_pad_at_episode_edges(tmp_path):
     assert all(not ds_te[i]["action_is_pad"][:4].any() for i in range(len(ds_te)))
 
 
-def test_split_masks_are_disjoint_seeded_and_shared_with_split_store(tmp_path):
-    mask = episode_split(10, 0.2, seed=3)
-    assert mask.sum() == 2 and (mask == episode_split(10, 0.2, seed=3)).all()
+def test_split_is_seeded_disjoint_and_stable_as_the_store_changes(tmp_path):
+    mask = episode_split(400, 0.2, seed=3)
+    assert 50 < mask.sum() < 110 and (mask == episode_split(400, 0.2, seed=3)).all()
+    assert (mask != episode_split(400, 0.2, seed=4)).any()
     assert episode_split(1, 0.5).sum() == 0 and episode_split(2, 0.01).sum() == 1
+    assert episode_split(3, 0.99).sum() == 2 and episode_split(5, 0.0).sum() == 0
     with pytest.raises(StoreError, match="val_ratio"):
         episode_split(3, 1.0)
-    store = make_store(tmp_path / "s.zarr", lengths=(3, 4, 5, 6, 7))
-    train = SequenceDataset(store, split="train", val_ratio=0.4, seed=1)
-    val = SequenceDataset(store, split="val", val_ratio=0.4, seed=1)
-    assert set(train.episodes).isdisjoint(val.episodes) and len(val.episodes) == 2
-    assert len(train) + len(val) == 25
+    path = tmp_path / "s.zarr"
+    store = make_store(path, lengths=(3, 4, 5, 6, 7, 3, 4, 5, 6, 7))
+    train = SequenceDataset(store, split="train", val_ratio=0.3, seed=1)
+    val = SequenceDataset(store, split="val", val_ratio=0.3, seed=1)
+    assert set(train.episodes).isdisjoint(val.episodes) and len(val.episodes) >= 1
+    assert len(train) + len(val) == 50
     assert {val[i]["instruction"] for i in range(len(val))} == {f"do {e}" for e in val.episodes}
+    held_out = {store.episode_meta(e)["seed"] for e in val.episodes}
+    # Appending, dropping and copying never move an episode between train and val.
+    for k in range(10, 16):
+        w = store.begin_episode(task="t", instruction=f"do {k}", seed=k)
+        w.extend(frames(k, 3))
+        w.commit()
+    grown = SequenceDataset(store, split="val", val_ratio=0.3, seed=1)
+    assert held_out <= {store.episode_meta(e)["seed"] for e in grown.episodes}
+    smaller = drop_episodes(path, [0, 2, 4], out=tmp_path / "d.zarr")
+    val_after = SequenceDataset(smaller, split="val", val_ratio=0.3, seed=1).episodes
+    assert held_out - {0, 2, 4} == {smaller.episode_meta(e)["seed"] for e in val_after} & held_out
+    _, val_store = split_store(path, tmp_path / "t.zarr", tmp_path / "v.zarr", val_ratio=0.3, seed=1)
+    assert {val_store.episode_meta(i)["seed"] for i in range(val_store.num_episodes)} == \
+        {store.episode_meta(e)["seed"] for e in grown.episodes}
 
 
 def test_dataloader_with_workers_batches_to_the_contract(tmp_path):
