@@ -189,14 +189,20 @@ class EpisodeStore:
     # ---------------------------------------------------------------- committed state
     def _load_arrays(self) -> None:
         """(Re)open the array handles, re-reading their metadata (shapes change as others append)."""
-        try:
-            self._arrays = {key: self._root[f"data/{key}"] for key in self.specs}
-            self._ends_arr = self._root["meta/episode_ends"]
-            self._meta_arr = self._root["meta/episode_meta"]
-        except KeyError as e:
-            raise CorruptStoreError(
-                f"store {self.path} lacks array {e.args[0]!r}; run `robot data check {self.path}`"
-            ) from None
+        handles = {}
+        for name in [*(f"data/{key}" for key in self.specs), "meta/episode_ends", "meta/episode_meta"]:
+            try:
+                handles[name] = self._root[name]
+            except KeyError:
+                raise CorruptStoreError(f"store {self.path} lacks array {name}; "
+                                        f"run `robot data check {self.path}`") from None
+            except Exception as e:  # a truncated or hand-edited zarr.json
+                raise CorruptStoreError(f"store {self.path}: the metadata of array {name} cannot be read "
+                                        f"({type(e).__name__}: {e}); run `robot data check {self.path}`"
+                                        ) from None
+        self._arrays = {key: handles[f"data/{key}"] for key in self.specs}
+        self._ends_arr = handles["meta/episode_ends"]
+        self._meta_arr = handles["meta/episode_meta"]
 
     def refresh(self) -> None:
         """Re-read the committed episodes (e.g. while another process appends).

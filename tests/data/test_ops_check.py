@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data import EpisodeStore, SpecMismatchError
+from data import EpisodeStore, SpecMismatchError, StoreError
 from data.check import check_store
 from data.ops import drop_episodes, keep_episodes, merge_stores, split_store
 from robot.cli import main as robot_main
@@ -86,6 +86,22 @@ def test_check_names_every_problem(tmp_path):
     assert "meta/episode_ends[2] = 35 does not increase" in text
     assert "data/state has 30 frames but episode_ends says 40: episode 1 lack" in text
     assert robot_main(["data", "check", str(path)]) == 1
+
+
+def test_broken_metadata_files_are_named_by_open_and_check(tmp_path):
+    path = tmp_path / "s.zarr"
+    make_store(path, lengths=(6, 7))
+    meta_file = path / "data" / "state" / "zarr.json"
+    meta_file.write_bytes(meta_file.read_bytes()[:50])  # truncated array metadata
+    with pytest.raises(StoreError, match="metadata of array data/state cannot be read"):
+        EpisodeStore.open(path)
+    rep = check_store(path)
+    assert len(rep.problems) == 1 and "data/state: its zarr.json cannot be read" in rep.problems[0]
+    ends_chunk = path / "meta" / "episode_ends" / "c" / "0"
+    ends_chunk.write_bytes(ends_chunk.read_bytes()[:10])
+    rep = check_store(path)
+    assert any("meta/episode_ends cannot be read" in p for p in rep.problems)
+    assert not any("timestamp" in p for p in rep.problems), rep.problems  # no false alarms
 
 
 def test_cli_info_check_merge_split(tmp_path, capsys):
