@@ -81,11 +81,15 @@ class EpisodeStore:
         self.readonly = readonly
         self._root = root
         attrs = dict(root.attrs)
-        self.fps = float(attrs["fps"])
-        self.robot = str(attrs.get("robot", ""))
-        self.specs: dict[str, ArraySpec] = {
-            k: ArraySpec.from_dict(d) for k, d in attrs["specs"].items()
-        }
+        try:
+            self.fps = float(attrs["fps"])
+            self.robot = str(attrs.get("robot", ""))
+            self.specs: dict[str, ArraySpec] = {
+                k: ArraySpec.from_dict(d) for k, d in attrs["specs"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CorruptStoreError(f"{self.path}/zarr.json: store attributes fps/specs are missing or "
+                                    f"malformed ({type(e).__name__}: {e})") from None
         self._writer = None
         self._lock = WriterLock(self.path)
         self._stats_memo: tuple[str, dict] | None = None  # (episode_ends sha1, stats), see data/stats.py
@@ -307,12 +311,19 @@ class EpisodeStore:
         i %= self.num_episodes
         return {k: self.read_frames(k, start, end, episode=i) for k in (keys or self.specs)}
 
+    def _read_meta_rows(self, start: int, end: int) -> np.ndarray:
+        try:
+            return self._meta_arr[start:end]
+        except Exception as e:
+            raise CorruptStoreError(f"{self.path}: meta/episode_meta rows {start}:{end} cannot be decoded "
+                                    f"({type(e).__name__}: {e}); run `robot data check {self.path}`") from None
+
     def episode_meta(self, i: int) -> dict[str, Any]:
         """Metadata of episode `i`: task, instruction, source, success, note, length, extras."""
         start, end = self.episode_bounds(i)
         i %= self.num_episodes
         if i not in self._meta_cache:
-            raw = self._meta_arr[i]
+            raw = self._read_meta_rows(i, i + 1)[0]
             try:
                 meta = json.loads(str(raw))
             except (json.JSONDecodeError, TypeError) as e:
@@ -323,11 +334,15 @@ class EpisodeStore:
 
     def all_meta(self) -> list[dict[str, Any]]:
         """`episode_meta(i)` for every episode, read in one pass."""
-        raw = self._meta_arr[: self.num_episodes] if self.num_episodes else []
+        raw = self._read_meta_rows(0, self.num_episodes) if self.num_episodes else []
+        lengths = self.episode_lengths
         for i, text in enumerate(raw):
             if i not in self._meta_cache:
-                self._meta_cache[i] = json.loads(str(text))
-                self._meta_cache[i]["length"] = int(self.episode_lengths[i])
+                try:
+                    self._meta_cache[i] = json.loads(str(text))
+                except json.JSONDecodeError as e:
+                    raise CorruptStoreError(f"{self.path}: meta/episode_meta[{i}] is not JSON ({e})") from None
+                self._meta_cache[i]["length"] = int(lengths[i])
         return [dict(self._meta_cache[i]) for i in range(self.num_episodes)]
 
     def stats(self, force: bool = False) -> dict[str, dict[str, np.ndarray]]:

@@ -97,6 +97,19 @@ def test_broken_metadata_files_are_named_by_open_and_check(tmp_path):
         EpisodeStore.open(path)
     rep = check_store(path)
     assert len(rep.problems) == 1 and "data/state: its zarr.json cannot be read" in rep.problems[0]
+    meta_file.write_text("{}")  # valid JSON, but not array metadata
+    with pytest.raises(StoreError, match="data/state cannot be read"):
+        EpisodeStore.open(path)
+    make_store(tmp_path / "m.zarr", lengths=(3,))
+    rows = tmp_path / "m.zarr" / "meta" / "episode_meta" / "c" / "0"
+    rows.write_bytes(rows.read_bytes()[:7])
+    with pytest.raises(StoreError, match=r"meta/episode_meta rows 0:1 cannot be decoded"):
+        EpisodeStore.open(tmp_path / "m.zarr").all_meta()
+    root_meta = json.loads((tmp_path / "m.zarr" / "zarr.json").read_text())
+    del root_meta["attributes"]["fps"]
+    (tmp_path / "m.zarr" / "zarr.json").write_text(json.dumps(root_meta))
+    with pytest.raises(StoreError, match="attributes fps/specs are missing"):
+        EpisodeStore.open(tmp_path / "m.zarr")
     ends_chunk = path / "meta" / "episode_ends" / "c" / "0"
     ends_chunk.write_bytes(ends_chunk.read_bytes()[:10])
     rep = check_store(path)
