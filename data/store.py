@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,18 +39,14 @@ from data.errors import (
     SchemaVersionError,
     SpecMismatchError,
     StoreError,
-    WriterBusyError,
 )
 from data.lock import WriterLock
+from data.recording import SOURCES, RecordingMixin  # noqa: F401  (SOURCES re-exported)
 from robot.keys import is_image_key
 from robot.specs import ArraySpec
 
 SCHEMA = "robot-stack/episode-store"
 SCHEMA_VERSION = 1
-SOURCES = ("teleop", "scripted", "policy", "intervention")
-"""Where an episode's actions came from."""
-
-_RESERVED_META = {"task", "instruction", "source", "success", "note", "length", "recorded_at"}
 
 
 def _as_spec(key: str, spec: ArraySpec | Mapping[str, Any]) -> ArraySpec:
@@ -68,7 +62,7 @@ def _check_key_name(key: str) -> None:
         raise StoreError(f"key {key!r} cannot name a store array: use e.g. 'state' or 'images.front'")
 
 
-class EpisodeStore:
+class EpisodeStore(RecordingMixin):
     """A directory of episodes recorded at a fixed rate, with per-key specs.
 
     Build it with `create`, `open` or `open_or_create`. Frames are read with
@@ -365,79 +359,6 @@ class EpisodeStore:
         if not self.readonly:
             self._root.attrs[name] = value
 
-    # ---------------------------------------------------------------- writing
-    def begin_episode(self, task: str = "", instruction: str = "", source: str = "teleop",
-                      **extra_meta: Any) -> EpisodeWriter:
-        """Start recording an episode; returns its writer (append ticks, then commit or discard).
-
-        `source` is one of teleop / scripted / policy / intervention; `extra_meta`
-        (JSON-serializable) is kept in the episode metadata.
-        """
-        from data.writer import EpisodeWriter
-
-        if self.readonly:
-            raise StoreError(f"{self.path} is open read-only; open it with readonly=False to record")
-        if self._writer is not None:
-            raise WriterBusyError(f"{self.path}: an episode is already being recorded; "
-                                  "commit or discard it first")
-        if source not in SOURCES:
-            raise StoreError(f"source {source!r} is not one of {', '.join(SOURCES)}")
-        clash = _RESERVED_META & set(extra_meta)
-        if clash:
-            raise StoreError(f"extra metadata may not use reserved names {sorted(clash)}")
-        meta = {"task": str(task), "instruction": str(instruction), "source": source, **extra_meta}
-        try:
-            json.dumps(meta)
-        except TypeError as e:
-            raise StoreError(f"episode metadata must be JSON-serializable: {e}") from None
-        self._lock.acquire()
-        try:
-            self.refresh()
-            self._rollback()
-        except BaseException:
-            self._lock.release()
-            raise
-        self._writer = EpisodeWriter(self, start=self.num_frames, meta=meta)
-        return self._writer
-
-    def _rollback(self) -> None:
-        """Physically remove everything past the committed prefix (left by a crash or a discard)."""
-        n, frames = self.num_episodes, self.num_frames
-        for arr in self._arrays.values():
-            if arr.shape[0] != frames:
-                arr.resize((frames, *arr.shape[1:]))
-        if self._raw_ends_len != n:
-            self._ends_arr.resize((n,))
-            self._raw_ends_len = n
-        if self._meta_arr.shape[0] != n:
-            self._meta_arr.resize((n,))
-        for partial in self.path.rglob("*.partial"):  # temp files of writes cut short by a kill
-            partial.unlink(missing_ok=True)
-
-    def _commit(self, meta: dict[str, Any], end: int) -> None:
-        """Make the episode ending at frame `end` durable: metadata row, then the episode_ends entry."""
-        n = self.num_episodes
-        meta = {**meta, "recorded_at": meta.get("recorded_at")
-                or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        meta.setdefault("episode_id", uuid.uuid4().hex)  # kept by copies: stable train/val split
-        self._meta_arr.resize((n + 1,))
-        self._meta_arr[n] = json.dumps(meta)
-        self._ends_arr.resize((n + 1,))
-        self._ends_arr[n] = end  # the commit point
-        self._ends = np.append(self._ends, np.int64(end))
-        self._raw_ends_len = n + 1
-        self._meta_cache.pop(n, None)
-
-    def _writer_done(self) -> None:
-        self._writer = None
-        self._lock.release()
-
-    def close(self) -> None:
-        """Discard an unfinished episode and release the writer lock."""
-        if self._writer is not None:
-            self._writer.discard()
-        self._lock.release()
-
     def __enter__(self) -> EpisodeStore:
         return self
 
@@ -464,4 +385,3 @@ def spec_differences(have: Mapping[str, ArraySpec], want: Mapping[str, ArraySpec
 
 
 # Imported for type hints and for `from data.store import EpisodeWriter` convenience.
-from data.writer import EpisodeWriter  # noqa: E402
