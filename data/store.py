@@ -14,11 +14,15 @@ episode into the rows *past* the committed end, then writes its metadata row
 and, last, its `episode_ends` entry: that entry is the commit point. Rewriting
 the boundary chunk that also holds committed rows is safe because the new file
 carries those rows unchanged and replaces the old one atomically. On open,
-the committed count is the prefix of `episode_ends` that is valid (not the -1
-fill of a slot resized but never written, strictly increasing, within the
-arrays); everything beyond it is ignored and physically rolled back before
-the next episode is written. Durability against power loss would also need
-fsync, which we do not pay for (SIGKILL and Python crashes are covered).
+the committed episodes are the written entries of `episode_ends` (trailing -1
+fill = slots resized but never written, by a recorder killed mid-commit);
+everything beyond them is ignored by readers and physically rolled back
+before the next episode is written (data/recording.py). Written entries that a
+crash cannot produce (not increasing, past an array's end) raise
+CorruptStoreError. `tests/data/test_store.py` checks the atomic-rename
+behaviour of the installed Zarr, which all of this rests on. Durability
+against power loss would also need fsync, which we do not pay for (SIGKILL
+and Python crashes are covered).
 """
 
 from __future__ import annotations

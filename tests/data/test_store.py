@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -207,3 +208,21 @@ def test_interrupted_in_place_drop_is_explained(tmp_path):
     path.rename(tmp_path / "s.zarr.old")
     with pytest.raises(NotAStoreError, match="in-place drop/keep was interrupted"):
         EpisodeStore.open(path)
+
+
+def test_zarr_replaces_chunk_files_atomically(tmp_path):
+    """The crash safety rests on this: a rewritten chunk is a new file renamed over the old
+    one (new inode), never the old file truncated and rewritten in place."""
+    path = tmp_path / "s.zarr"
+    store = make_store(path, lengths=(3,))
+    chunk = path / "data" / "state" / "c" / "0" / "0"
+    before = chunk.stat().st_ino
+    holder = os.open(chunk, os.O_RDONLY)  # keeps the old inode alive, so its number is not reused
+    try:
+        with store.begin_episode() as w:
+            w.extend(frames(1, 2))
+            w.commit()  # rewrites the boundary chunk shared with episode 0
+        assert chunk.stat().st_ino != before
+        assert os.fstat(holder).st_size > 0  # the old file was left intact, not truncated
+    finally:
+        os.close(holder)
