@@ -150,10 +150,15 @@ class EpisodeWriter:
         """Runs on the flush thread: grow the array if needed and write rows [start, start+n)."""
         arr = self.store.array(key)
         end = start + len(rows)
-        if self._lengths[key] < end:
-            arr.resize((end, *arr.shape[1:]))
-            self._lengths[key] = end
-        arr[start:end] = rows
+        try:
+            if self._lengths[key] < end:
+                arr.resize((end, *arr.shape[1:]))
+                self._lengths[key] = end
+            arr[start:end] = rows
+        except Exception as e:  # e.g. disk full: say where, and that the episode is lost
+            raise StoreError(f"{self.store.path}: writing data/{key} frames {start}:{end} of episode "
+                             f"{self.episode_index} failed ({type(e).__name__}: {e}); discard this "
+                             "episode (committed episodes are unaffected)") from e
 
     def _raise_flush_error(self) -> None:
         still = []

@@ -226,3 +226,22 @@ def test_zarr_replaces_chunk_files_atomically(tmp_path):
         assert os.fstat(holder).st_size > 0  # the old file was left intact, not truncated
     finally:
         os.close(holder)
+
+
+def test_a_failed_flush_is_reported_and_leaves_committed_episodes_intact(tmp_path):
+    path = tmp_path / "s.zarr"
+    store = make_store(path, lengths=(5,))
+    writer = store.begin_episode()
+    # A file where chunk 1's directory must go: the flush thread's write fails (like a full disk).
+    (path / "data" / "images.front" / "c" / "1").write_bytes(b"")
+    writer.extend(frames(1, 40))
+    with pytest.raises(StoreError, match=r"writing data/images.front frames 16:32 of episode 1 failed"):
+        writer.commit()
+    (path / "data" / "images.front" / "c" / "1").unlink()
+    again = EpisodeStore.open(path)
+    assert again.num_episodes == 1
+    np.testing.assert_array_equal(again.episode(0)["images.front"], frames(0, 5)["images.front"])
+    with again.begin_episode() as w:  # and recording goes on
+        w.extend(frames(2, 20))
+        w.commit()
+    np.testing.assert_array_equal(again.episode(1)["images.front"], frames(2, 20)["images.front"])
