@@ -19,7 +19,7 @@ fill = slots resized but never written, by a recorder killed mid-commit);
 everything beyond them is ignored by readers and physically rolled back
 before the next episode is written (data/recording.py). Written entries that a
 crash cannot produce (not increasing, past an array's end) raise
-CorruptStoreError. `tests/data/test_store.py` checks the atomic-rename
+CorruptStoreError. `tests/data/test_episode_store.py` checks the atomic-rename
 behaviour of the installed Zarr, which all of this rests on. Durability
 against power loss would also need fsync, which we do not pay for (SIGKILL
 and Python crashes are covered).

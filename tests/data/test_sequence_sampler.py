@@ -14,7 +14,7 @@ from data.ops import drop_episodes, episode_split, split_store
 from data.sampler import SequenceDataset, naive_window
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import frames, make_store  # noqa: E402
+from datastore_helpers import frames, make_store  # noqa: E402
 
 LENGTHS = (5, 23, 17)
 

@@ -22,7 +22,7 @@ from data import (
 from robot.specs import ArraySpec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import KEYS, frames, make_store  # noqa: E402
+from datastore_helpers import KEYS, frames, make_store  # noqa: E402
 
 
 def test_round_trip_bit_exact_with_metadata_and_attributes(tmp_path):

@@ -16,7 +16,7 @@ from robot.cli import main as robot_main
 from robot.specs import ArraySpec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import KEYS, frames, make_store  # noqa: E402
+from datastore_helpers import KEYS, frames, make_store  # noqa: E402
 
 
 def _assert_episode(store, i, k, n):

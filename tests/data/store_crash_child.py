@@ -1,6 +1,6 @@
-"""Child process of test_crash.py: records seeded episodes into a store until killed.
+"""Child process of test_store_crash.py: records seeded episodes into a store until killed.
 
-Usage: python crash_child.py STORE_PATH LOG_PATH [MAX_EPISODES]
+Usage: python store_crash_child.py STORE_PATH LOG_PATH [MAX_EPISODES]
 Episode k's content depends only on k (see `episode_data`), so the parent can
 check every committed episode bit-exact. After each commit returns, the index
 is appended to LOG_PATH: those episodes must survive any later kill.

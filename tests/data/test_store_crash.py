@@ -1,6 +1,6 @@
 """SIGKILL a recording process at random moments, many times: committed episodes survive bit-exact.
 
-A child process (crash_child.py) records seeded episodes in a loop; the test
+A child process (store_crash_child.py) records seeded episodes in a loop; the test
 kills it with SIGKILL at a random moment after it has opened the store, then
 reopens the store and checks every committed episode against the data the
 child deterministically wrote, and that the next child resumes appending.
@@ -20,9 +20,9 @@ import numpy as np
 from data import EpisodeStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crash_child import episode_data  # noqa: E402
+from store_crash_child import episode_data  # noqa: E402
 
-CHILD = Path(__file__).parent / "crash_child.py"
+CHILD = Path(__file__).parent / "store_crash_child.py"
 KILLS = 24
 
 
