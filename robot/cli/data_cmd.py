@@ -74,10 +74,12 @@ def _info(args: argparse.Namespace) -> int:
         counts = Counter(m.get(field, "") for m in metas)
         print(f"{field:<10} " + ", ".join(f"{k or '-'}: {v}" for k, v in counts.most_common()))
     if args.episodes:
-        print(f"{'#':>5} {'frames':>7} {'success':>7} {'source':<12} task / instruction / note")
+        core = {"task", "instruction", "source", "success", "note", "length", "recorded_at", "episode_id"}
+        print(f"{'#':>5} {'frames':>7} {'success':>7} {'source':<12} task / instruction / note / extras")
         for i, m in enumerate(metas):
+            extras = " ".join(f"{k}={v}" for k, v in m.items() if k not in core)
             print(f"{i:>5} {m['length']:>7} {str(m.get('success')):>7} {m.get('source', ''):<12} "
-                  f"{m.get('task', '')} / {m.get('instruction', '')} / {m.get('note', '')}")
+                  f"{m.get('task', '')} / {m.get('instruction', '')} / {m.get('note', '')} / {extras}")
     if args.stats:
         import numpy as np
 
