@@ -131,7 +131,9 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         (out / "videos").mkdir(parents=True, exist_ok=True) if cfg.videos else out.mkdir(parents=True, exist_ok=True)
-    to, te = policy.spec.n_obs_steps, policy.spec.n_action_steps
+    to, te = policy.spec.n_obs_steps, cfg.n_action_steps or policy.spec.n_action_steps
+    if not 1 <= te <= policy.spec.horizon:
+        raise ValueError(f"eval.n_action_steps={te} must be in [1, horizon={policy.spec.horizon}]")
     fps = float(getattr(getattr(envs[0], "body_spec", None), "fps", 10.0) or 10.0)
     cams = tuple(getattr(getattr(envs[0], "body_spec", None), "cameras", ()) or ()) \
         or tuple(getattr(envs[0], "camera_names", ()) or ())

@@ -115,7 +115,7 @@ class EvalConfig:
     every: evaluate during training every this many steps (0: only at the end);
         `train_episodes` rollouts each time (a quick estimate, `episodes` at the end).
     inference_steps: denoising / Euler steps (0: the policy's default).
-    instructions: "train" phrasings, "held_out" phrasings, or "" (the task's default).
+    n_action_steps: actions executed per chunk, Te (0: the policy's own; at most its horizon).
     """
 
     episodes: int = 50
@@ -128,7 +128,7 @@ class EvalConfig:
     every: int = 0
     train_episodes: int = 10
     inference_steps: int = 0
-    instructions: Literal["", "train", "held_out"] = ""
+    n_action_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.n_envs < 1:
