@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.errors import SpecMismatchError, StoreError
+from data.lock import WriterLock
 from data.store import EpisodeStore, spec_differences
 
 _CORE_META = ("task", "instruction", "source", "success", "note", "length", "recorded_at")
@@ -115,10 +116,18 @@ def keep_episodes(path: str | os.PathLike, episodes: Iterable[int], out: str | o
                   progress: bool = False) -> EpisodeStore:
     """Keep only `episodes` of the store at `path`: written to `out`, or in place when `out` is None."""
     store = _open(path)
-    chosen = sorted(set(_indices(store, episodes)))
     if out is not None:
+        chosen = sorted(set(_indices(store, episodes)))
         return copy_episodes(store, out, chosen, progress=progress)
-    return _swap_in(Path(path), lambda new: copy_episodes(store, new, chosen, progress=progress))
+    # In place: hold the writer lock, so no recorder appends episodes the copy would miss.
+    lock = WriterLock(store.path)
+    lock.acquire()
+    try:
+        store.refresh()
+        chosen = sorted(set(_indices(store, episodes)))
+        return _swap_in(store.path, lambda new: copy_episodes(store, new, chosen, progress=progress))
+    finally:
+        lock.release()
 
 
 def drop_episodes(path: str | os.PathLike, episodes: Iterable[int], out: str | os.PathLike | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data import EpisodeStore, SpecMismatchError, StoreError
+from data import EpisodeStore, SpecMismatchError, StoreError, WriterBusyError
 from data.check import check_store
 from data.ops import drop_episodes, keep_episodes, merge_stores, split_store
 from robot.cli import main as robot_main
@@ -37,6 +37,10 @@ def test_drop_keep_merge_split(tmp_path):
     assert copied["episode_id"] == original["episode_id"] and copied["recorded_at"] == original["recorded_at"]
     _assert_episode(kept, 0, 1, 23)
     _assert_episode(kept, 1, 3, 9)
+    recording = EpisodeStore.open(path).begin_episode()  # a recorder holds the store
+    with pytest.raises(WriterBusyError, match="another process is recording"):
+        drop_episodes(path, [0])
+    recording.discard()
     dropped = drop_episodes(path, [0, -1])  # in place
     assert dropped.num_episodes == 2 and not (tmp_path / "s.zarr.old").exists()
     _assert_episode(EpisodeStore.open(path), 1, 2, 17)
