@@ -45,7 +45,6 @@ What the base does, so every task behaves alike:
 
 from __future__ import annotations
 
-import dataclasses
 import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -356,7 +355,3 @@ class MujocoEnv(gym.Env):
                 mujoco.mju_mulQuat(q, nom["cam_quat"][i], dq)
                 m.cam_quat[i] = q
 
-
-def config_replace(cfg: Any, **changes: Any) -> Any:
-    """`dataclasses.replace` for task configs (kept here so tasks need one import)."""
-    return dataclasses.replace(cfg, **changes)

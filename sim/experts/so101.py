@@ -176,6 +176,7 @@ class SO101PickExpert:
         ]
 
     def plan(self) -> list[_Waypoint]:
+        """The episode's waypoints from the env's current privileged state (also used to re-plan)."""
         raise NotImplementedError
 
 
@@ -183,6 +184,7 @@ class SO101LiftExpert(SO101PickExpert):
     """Picks the cube of so101_lift and holds it up."""
 
     def plan(self) -> list[_Waypoint]:
+        """Pick the cube, lift it `lift_height` + 4 cm and hold it there."""
         env = self.env
         self.object_geom = "cube"
         cube = env.body_pos("cube")
@@ -214,6 +216,7 @@ class SO101PlaceExpert(SO101PickExpert):
         ]
 
     def plan(self) -> list[_Waypoint]:
+        """Pick `env.pick_body`, carry it over `env.target_pos`, lower, release, retreat."""
         env = self.env
         self.object_geom = env.pick_body
         cube = env.body_pos(env.pick_body)
@@ -228,6 +231,7 @@ class SO101MultiExpert(SO101PlaceExpert):
     """Follows so101_multi's instruction: picks the named cube, lifts it or places it on the named zone."""
 
     def plan(self) -> list[_Waypoint]:
+        """Lift or place the instructed cube, per `env.goal_kind` and `env.pick_body`."""
         env = self.env
         if env.goal_kind == "lift":
             self.object_geom = env.pick_body
