@@ -4,6 +4,8 @@ grasp multimodality; prints JSON.
 Rows (each over `--episodes` seeded episodes, seeds 10000+i, state-only envs):
   * <task> noise=0     - the demonstrator used for data collection;
   * <task> noise=0.02  - i.i.d. Gaussian noise (rad) on the arm joint targets (peg_insert also 0.005);
+  * <task> mild_dr    - noise-free expert under sim.base.MILD_RANDOMIZATION (pose, colour,
+    light, camera, friction, mass);
   * peg_insert feedback=False - open-loop insertion at the socket's nominal pose, the
     "imitation alone" baseline that shows why peg_insert needs closed-loop correction;
   * grasp_face_share - how often each of the cube's 4 faces was chosen (multimodality).
@@ -24,6 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from robot.config import to_dict  # noqa: E402
+from sim.base import MILD_RANDOMIZATION  # noqa: E402
 from sim.experts.peg_insert import PegInsertExpert  # noqa: E402
 from sim.registry import make_env, make_expert  # noqa: E402
 from sim.so101_scene import yaw_of_quat  # noqa: E402
@@ -72,6 +76,8 @@ def main() -> None:
         faces: list[int] = []
         out[f"{name} noise=0"] = run(env, make_expert(name, env, seed=0), args.episodes, faces)
         out[f"{name} noise=0.02"] = run(env, make_expert(name, env, seed=1, noise=0.02), args.noisy_episodes)
+        dr_env = make_env(name, cameras=[], randomization=to_dict(MILD_RANDOMIZATION))
+        out[f"{name} mild_dr"] = run(dr_env, make_expert(name, dr_env, seed=3), args.noisy_episodes)
         out[f"{name} grasp_face_share"] = [round(faces.count(k) / len(faces), 3) for k in range(4)]
         if name == "peg_insert":
             # 0.02 rad of joint noise is ~6 mm at the fingertips, 4x the clearance; 0.005 is demo-grade

@@ -47,6 +47,15 @@ def test_noisy_expert_still_succeeds_and_differs():
     assert _run(env, noisy, 6)
 
 
+def test_expert_succeeds_under_mild_randomization():
+    from robot.config import to_dict
+    from sim.base import MILD_RANDOMIZATION
+
+    env = make_env("so101_place", cameras=[], randomization=to_dict(MILD_RANDOMIZATION))
+    expert = make_expert("so101_place", env, seed=0)
+    assert all(_run(env, expert, seed) for seed in (200, 201))
+
+
 def test_grasp_choices_are_multimodal():
     """Across seeds the expert grasps the same cube pose from different faces (wrist roll differs by ~90 deg)."""
     env = make_env("so101_lift", cameras=[], cube_yaw=[0.3, 0.3], cube_x=[0.2, 0.2], cube_y=[0.0, 0.0], home_noise=0.0)
