@@ -32,9 +32,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SUITES = {
     # name: (task, pipeline preset, demos, steps, eval env overrides per split)
-    "lift": ("so101_lift", "so101_lift_flow", 100, 2000, {"": {}}),
-    "pusht": ("pusht", "pusht_flow", 100, 3000, {"": {}}),
-    "vla": ("so101_multi", "so101_multi_vla", 200, 3000,
+    "lift": ("so101_lift", "so101_lift_flow", 200, 2000, {"": {}}),
+    "pusht": ("pusht", "pusht_flow", 200, 2500, {"": {}}),
+    "vla": ("so101_multi", "so101_multi_vla", 200, 5000,
             {"train_phrasings": {"instruction_split": "train"},
              "held_out_phrasings": {"instruction_split": "heldout"}}),
 }

@@ -435,8 +435,8 @@ class Trainer:
                 acc, n_acc, data_time, step_time = {}, 0, 0.0, 0.0
             at_end = self.step == cfg.steps
             stop = until is not None and self.step >= until
-            if self.evaluate_fn and self.eval_every and (self.step % self.eval_every == 0 or at_end):
-                if main:
+            if self.eval_every and (self.step % self.eval_every == 0 or at_end):
+                if main and self.evaluate_fn:  # rank 0 evaluates; every rank meets at the barrier
                     last_eval = self.run_eval(eval_log)
                     bar.write(f"step {self.step}: success {last_eval.get('success_rate', float('nan')):.2f}",
                               file=sys.stderr)

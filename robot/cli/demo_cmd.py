@@ -1,6 +1,6 @@
 """`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim.
 
-    robot demo                                  # so101_lift, state obs, flow policy (~10 min on 2 CPU cores)
+    robot demo                                  # so101_lift, state obs, flow policy, 200 demos, 2000 steps
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default=DEFAULT_POLICY, choices=("flow", "diffusion", "vla"),
                         help=f"policy family (default {DEFAULT_POLICY}: fastest to high success on CPU)")
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
-    parser.add_argument("--episodes", type=int, default=100, help="scripted demonstrations to collect")
+    parser.add_argument("--episodes", type=int, default=200, help="scripted demonstrations to collect")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation rollouts")
     parser.add_argument("--envs", type=int, default=10, help="evaluation envs run in lockstep")

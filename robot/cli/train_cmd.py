@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config or args.policy_config:
             raise ConfigError("--resume uses the config saved in the run folder; drop --config/--policy-config")
-        out = Path(args.out or args.resume)
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise ConfigError("--resume continues the run in its own folder; drop --out")
+        out = Path(args.resume)
         cfg = load_run_config(args.resume, overrides)
     else:
         if not args.config:
