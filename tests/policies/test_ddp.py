@@ -69,7 +69,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     seed_everything(rank * 1000)  # different init per rank: DDP must broadcast rank 0's weights
     policy = TinyPolicy()
     train_cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, warmup_steps=1, log_every=1, checkpoint_every=3)
-    trainer = Trainer(policy, Windows(), train_cfg, out, save_policy=_save, dist=info, progress=False)
+    # rank 0 alone holds an evaluator (as in run_training); every rank must still meet its barrier
+    evaluate = (lambda pol: {"success_rate": float(sum(p.sum() for p in pol.parameters()) > -1e9)}) \
+        if rank == 0 else None
+    trainer = Trainer(policy, Windows(), train_cfg, out, save_policy=_save, dist=info, progress=False,
+                      evaluate=evaluate, eval_every=2)
     trainer.fit()
     flat = torch.cat([p.detach().flatten() for p in policy.parameters()])
     gathered = [torch.zeros_like(flat) for _ in range(world)]
@@ -101,3 +105,4 @@ def test_two_process_ddp_replicas_stay_identical(tmp_path):
     assert (tmp_path / "latest").read_text().strip() == "checkpoints/step_0000003"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_0000003"]
     assert (tmp_path / "metrics.csv").read_text().count("\n") == 4
+    assert [r.split(",")[0] for r in (tmp_path / "eval.csv").read_text().splitlines()[1:]] == ["2", "3"]
