@@ -21,11 +21,14 @@ from typing import Any
 
 DEFAULT_TASK = "so101_lift"
 DEFAULT_POLICY = "flow"
+VLA_TASK = "so101_multi"
+"""The language-conditioned task: a VLA needs instructions, which so101_lift does not give."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `robot demo`."""
-    parser.add_argument("--task", default=DEFAULT_TASK, help=f"registered task (default {DEFAULT_TASK})")
+    parser.add_argument("--task", default=None,
+                        help=f"registered task (default {DEFAULT_TASK}; {VLA_TASK} for --policy vla)")
     parser.add_argument("--policy", default=DEFAULT_POLICY, choices=("flow", "diffusion", "vla"),
                         help=f"policy family (default {DEFAULT_POLICY}: fastest to high success on CPU)")
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.task is None:
+        args.task = VLA_TASK if args.policy == "vla" else DEFAULT_TASK
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
     if args.steps:
