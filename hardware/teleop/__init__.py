@@ -49,10 +49,10 @@ def make_teleop(
             raise ValueError(f"teleop 'scripted' takes no device options, got {sorted(opts)}")
         return make_scripted(task or env.body_spec.name, env, seed=seed)
     if name == "leader":
+        import sys
+
         from hardware.teleop.keyboard import KeyboardConfig, KeyboardDevice
         from hardware.teleop.leader_arm import LeaderArmConfig, LeaderArmTeleop
-
-        import sys
 
         # Operator events (start/save/discard/quit) come from a keyboard: the given tty, else
         # this terminal when there is one; without either, episodes run to max steps.
