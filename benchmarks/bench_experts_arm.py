@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robot.config import to_dict  # noqa: E402
+from robot.metrics import wilson_interval  # noqa: E402
 from sim.base import MILD_RANDOMIZATION  # noqa: E402
 from sim.experts.peg_insert import PegInsertExpert  # noqa: E402
 from sim.registry import make_env, make_expert  # noqa: E402
@@ -34,16 +35,6 @@ from sim.so101_scene import yaw_of_quat  # noqa: E402
 
 TASKS = ("so101_lift", "so101_place", "so101_multi", "peg_insert")
 
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion k/n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (round(centre - half, 4), round(centre + half, 4))
 
 
 def run(env, expert, episodes: int, faces: list | None = None) -> dict:
@@ -60,7 +51,7 @@ def run(env, expert, episodes: int, faces: list | None = None) -> dict:
                 break
         wins += bool(info["success"])
         lengths.append(t + 1)
-    return {"success_rate": round(wins / episodes, 4), "wilson95": wilson(wins, episodes), "successes": wins,
+    return {"success_rate": round(wins / episodes, 4), "wilson95": [round(b, 4) for b in wilson_interval(wins, episodes)], "successes": wins,
             "episodes": episodes, "mean_steps": round(float(np.mean(lengths)), 1),
             "wall_s": round(time.perf_counter() - t0, 1)}
 
