@@ -71,3 +71,13 @@ def test_wrong_override_key_is_a_clear_error(pusht_store, tmp_path, capsys):
 def test_eval_rejects_a_folder_that_is_not_a_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a checkpoint folder"):
         main(["eval", "--checkpoint", str(tmp_path), "--task", "pusht"])
+
+
+def test_overrides_parse_exponent_numbers():
+    """`--train.lr=1e-3` is a number (plain YAML 1.1 would read it as a string)."""
+    from policies.pipeline import load_pipeline
+    from robot.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--config", "pusht_flow", "--train.lr=1e-3", "--train.steps=7"])
+    cfg = load_pipeline(args.config, args.config_overrides)
+    assert cfg.train.lr == 0.001 and cfg.train.steps == 7
