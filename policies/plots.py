@@ -44,6 +44,9 @@ def plot_run(run_dir: str | Path, out_png: str | Path, title: str = "") -> Path:
         if "ci95_low" in evals[0]:
             ax_s.fill_between(steps, [r["ci95_low"] for r in evals], [r["ci95_high"] for r in evals],
                               color="tab:green", alpha=0.2, label="95% Wilson CI")
+        cover = [r.get("mean_max_reward", float("nan")) for r in evals]
+        if all(0.0 <= c <= 1.0 for c in cover):  # a score in [0, 1] (PushT coverage) fits the same axis
+            ax_s.plot(steps, cover, "s--", color="tab:orange", label="mean max reward")
         ax_s.legend(loc="lower right")
     else:
         ax_s.text(0.5, 0.5, "no evaluation during training (eval.every=0)", ha="center", transform=ax_s.transAxes)
