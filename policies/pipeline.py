@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, get_type_hints
 
 from policies.config import PolicyConfig
 from robot.config import ConfigError, load_config, merge, read_yaml, to_dict
@@ -37,7 +37,8 @@ class DataConfig:
     """Where the demonstrations are and how the sampler splits them.
 
     path: the Zarr episode store (`robot train --data` overrides it).
-    val_ratio: fraction of episodes held out for a validation loss (0 disables it).
+    val_ratio: fraction of episodes held out (never trained on); the EMA policy's loss
+        on them goes to val.csv at every checkpoint (0 disables it).
     num_workers: DataLoader worker processes (0 loads in the training process).
     """
 
@@ -243,7 +244,7 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
     from data import EpisodeStore, SequenceDataset
     from policies.checkpoint import save_policy
     from policies.ddp import dist_from_env, init_distributed, select_device, shutdown_distributed
-    from policies.eval import evaluate, make_envs
+    from policies.eval import evaluate, make_envs, state_only_overrides
     from policies.registry import make_policy
     from policies.train import Trainer, latest_checkpoint, seed_everything
 
@@ -263,6 +264,11 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
         dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon, keys=list(p.obs_keys),
                                   split="train" if cfg.data.val_ratio > 0 else None,
                                   val_ratio=cfg.data.val_ratio, seed=cfg.train.seed)
+        val_dataset = None
+        if cfg.data.val_ratio > 0:
+            val_dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon,
+                                          keys=list(p.obs_keys), split="val", val_ratio=cfg.data.val_ratio,
+                                          seed=cfg.train.seed)
         spec = policy_spec_from_store(store, p)
         seed_everything(cfg.train.seed)  # identical initial weights on every rank
         policy = make_policy(p, spec, store.stats())
@@ -270,14 +276,15 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
         if cfg.eval.every > 0 and info.is_main:
             quick = dataclasses.replace(cfg.eval, episodes=cfg.eval.train_episodes, videos=0,
                                         n_envs=min(cfg.eval.n_envs, cfg.eval.train_episodes))
-            envs = make_envs(cfg.task.name, quick.n_envs, cfg.task.env)
+            envs = make_envs(cfg.task.name, quick.n_envs, state_only_overrides(cfg.task.name, policy, cfg.task.env))
 
             def evaluate_fn(pol: Any) -> dict[str, Any]:
                 return evaluate(pol, cfg.task.name, quick, envs=envs, progress=False)
 
         trainer = Trainer(policy, dataset, cfg.train, out, save_policy=save_policy,
                           num_workers=cfg.data.num_workers, evaluate=evaluate_fn, eval_every=cfg.eval.every,
-                          device=device, dist=info, run_config=to_dict(cfg), progress=progress)
+                          device=device, dist=info, run_config=to_dict(cfg), progress=progress,
+                          val_dataset=val_dataset)
         if resume:
             trainer.load_checkpoint(latest_checkpoint(out))
         if info.is_main:

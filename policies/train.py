@@ -8,6 +8,7 @@ Run folder (`--out runs/<name>`):
     config.yaml                  the PipelineConfig of the run
     metrics.csv                  step, loss, lr, grad_norm, ema_decay, data/step time, model metrics
     eval.csv                     step, success rate (+95% CI), mean reward, during training
+    val.csv                      step, EMA policy loss on held-out episodes (data.val_ratio > 0)
     checkpoints/step_XXXXXXX/    model.safetensors + policy.json (EMA policy, `save_policy`)
                                  train_state.safetensors + train_state.json (raw weights,
                                  optimizer, EMA, RNG states, step)
@@ -199,14 +200,18 @@ class Trainer:
         on rank 0 every `eval_every` steps and at the end.
     save_policy: `fn(policy, dir)` writing the policy checkpoint (the models
         engineer's `policies.checkpoint.save_policy`).
+    val_dataset: held-out episodes; the EMA policy's mean loss over up to
+        `val_batches` fixed batches goes to val.csv at every checkpoint (rank 0).
     """
 
     def __init__(self, policy: nn.Module, dataset: Dataset, cfg: TrainConfig, out_dir: str | Path, *,
                  save_policy: Callable[[nn.Module, Path], None], num_workers: int = 0,
                  evaluate: Callable[[nn.Module], dict] | None = None, eval_every: int = 0,
                  device: torch.device | None = None, dist: DistInfo | None = None,
-                 run_config: dict[str, Any] | None = None, progress: bool = True) -> None:
+                 run_config: dict[str, Any] | None = None, progress: bool = True,
+                 val_dataset: Dataset | None = None, val_batches: int = 8) -> None:
         self.cfg, self.out = cfg, Path(out_dir)
+        self.val_dataset, self.val_batches = val_dataset, val_batches
         self.dist = dist or DistInfo()
         self.device = device or torch.device("cpu")
         self.dataset, self.num_workers = dataset, num_workers
@@ -380,6 +385,23 @@ class Trainer:
             else:
                 w.log(scalars, step=row["step"])
 
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Mean loss of the EMA policy over the first `val_batches` batches of the val set.
+
+        Runs in eval mode (no augmentation) inside fork_rng, so the training RNG stream is untouched.
+        """
+        loader = DataLoader(self.val_dataset, batch_size=self.cfg.batch_size, shuffle=False)
+        total, n = 0.0, 0
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed)
+            for i, batch in enumerate(loader):
+                if i >= self.val_batches:
+                    break
+                loss, _ = self.ema.module.compute_loss(to_device(batch, self.device))
+                total, n = total + float(loss), n + 1
+        return total / max(1, n)
+
     def run_eval(self, eval_log: MetricsLog) -> dict[str, Any]:
         """Evaluate the EMA policy (rank 0) and append a row to eval.csv."""
         result = self.evaluate_fn(self.ema.module)
@@ -401,6 +423,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             metrics_log = MetricsLog(self.out / "metrics.csv", resume_step)
             eval_log = MetricsLog(self.out / "eval.csv", resume_step)
+            val_log = MetricsLog(self.out / "val.csv", resume_step)
             self._open_writers()
         barrier(self.dist)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (main and self.progress),
@@ -443,6 +466,8 @@ class Trainer:
                 barrier(self.dist)
             if self.step % cfg.checkpoint_every == 0 or at_end or stop:
                 if main:
+                    if self.val_dataset is not None and len(self.val_dataset):
+                        val_log.append({"step": self.step, "val_loss": self.validation_loss()})
                     self.save_checkpoint()
                 barrier(self.dist)
             if stop:

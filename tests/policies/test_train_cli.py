@@ -28,10 +28,11 @@ def pusht_store(tmp_path_factory):
 def test_train_resume_then_eval(pusht_store, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--config", "pusht_flow", "--data", str(pusht_store), "--out", str(run),
-            "--train.steps=2", "--no-progress", *TINY]
+            "--train.steps=2", "--data.val_ratio=0.5", "--no-progress", *TINY]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["step"] == 2 and summary["n_episodes"] == 2
+    assert summary["n_windows"] < 324  # one of the two episodes is held out for validation
     assert (run / "latest").read_text().strip() == "checkpoints/step_0000002"
     assert (run / "config.yaml").is_file() and (run / "eval.csv").is_file()
     # a second `train` into the same folder must not clobber it
@@ -44,6 +45,8 @@ def test_train_resume_then_eval(pusht_store, tmp_path, capsys):
     rows = (run / "metrics.csv").read_text().splitlines()
     assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]
     assert [int(r.split(",")[0]) for r in (run / "eval.csv").read_text().splitlines()[1:]] == [2, 4]
+    val = [r.split(",") for r in (run / "val.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in val] == [2, 4] and all(float(r[1]) > 0 for r in val)
 
     out = tmp_path / "eval"
     assert main(["eval", "--checkpoint", str(run), "--episodes", "3", "--envs", "2", "--videos", "1",
