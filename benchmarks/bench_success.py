@@ -32,7 +32,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SUITES = {
     # name: (task, pipeline preset, demos, steps, eval env overrides per split)
-    "lift": ("so101_lift", "so101_lift_flow", 200, 2000, {"": {}}),
+    "lift": ("so101_lift", "so101_lift_flow", 200, 4000, {"": {}}),
     "pusht": ("pusht", "pusht_flow", 200, 2500, {"": {}}),
     "vla": ("so101_multi", "so101_multi_vla", 200, 5000,
             {"train_phrasings": {"instruction_split": "train"},
