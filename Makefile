@@ -39,6 +39,7 @@ demo: setup
 	$(BIN)/robot demo
 
 test: setup
+	$(BIN)/ruff check robot data sim policies hardware tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q tests
 
 lint: setup
