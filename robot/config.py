@@ -78,6 +78,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         kt, vt = get_args(tp) or (Any, Any)
         return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-3` (an exponent without a dot) as a string; people
+            # write it anyway, in files and on the command line.
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -17,25 +17,13 @@ from typing import Any
 OVERRIDES_DEST = "config_overrides"
 
 
-def _yaml_number(text: str) -> str:
-    """`1e-3` -> `0.001`: YAML 1.1 reads exponents without a dot as strings, users type them anyway."""
-    import yaml
-
-    if isinstance(yaml.safe_load(text), str):
-        try:
-            return repr(float(text))
-        except ValueError:
-            pass
-    return text
-
-
 class _Override(argparse.Action):
     """Collects `--section.key=value` into a list of dotted overrides (parsed by robot.config)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
         items = list(getattr(namespace, OVERRIDES_DEST, None) or [])
-        items.append(f"{option_string.lstrip('-')}={_yaml_number(values)}")
+        items.append(f"{option_string.lstrip('-')}={values}")
         setattr(namespace, OVERRIDES_DEST, items)
 
 

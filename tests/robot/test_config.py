@@ -37,6 +37,15 @@ def test_defaults_yaml_and_overrides_compose(tmp_path):
     assert from_dict(TrainConfig, to_dict(cfg)) == cfg
 
 
+def test_exponent_floats_parse_from_yaml_and_overrides(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("optim:\n  lr: 1e-3\n")  # YAML 1.1 reads this as a string
+    assert load_config(TrainConfig, preset).optim.lr == 0.001
+    assert load_config(TrainConfig, None, ["--optim.lr=3e-4"]).optim.lr == 0.0003
+    with pytest.raises(ConfigError, match="optim.lr: expected a number, got 'fast'"):
+        load_config(TrainConfig, None, ["--optim.lr=fast"])
+
+
 def test_int_is_accepted_for_float_and_none_for_optional():
     cfg = from_dict(TrainConfig, {"optim": {"lr": 1}, "note": None})
     assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)
