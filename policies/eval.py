@@ -23,19 +23,10 @@ import numpy as np
 
 from policies.pipeline import EvalConfig
 from robot import keys
+from robot.metrics import wilson_interval
 
 FALLBACK_MAX_STEPS = 1000
 
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate (valid for small n and rates near 0 or 1)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, center - half), min(1.0, center + half))
 
 
 def make_envs(task: str, n: int, env_overrides: dict[str, Any] | None = None) -> list[Any]:
