@@ -10,11 +10,11 @@ import pytest
 
 from policies.config import EncoderConfig, HeadConfig, PolicyConfig
 from policies.eval import evaluate
-from robot.metrics import wilson_interval
 from policies.pipeline import EvalConfig
 from policies.plots import plot_run
 from policies.registry import build_spec, make_policy
 from policies.train import MetricsLog
+from robot.metrics import wilson_interval
 from sim.registry import make_env
 
 
