@@ -75,13 +75,8 @@ class PegInsertEnv(SO101Env):
     def _place_objects(self, rng: np.random.Generator) -> None:
         c = self.config
         peg_xy = self.sample_xy(rng, c.peg_x, c.peg_y)
-        for _ in range(100):
-            socket_xy = self.sample_xy(rng, c.socket_x, c.socket_y)
-            if np.linalg.norm(socket_xy - peg_xy) >= c.min_separation:
-                break
-        else:
-            raise RuntimeError(f"{self.name}: cannot separate peg and socket by min_separation={c.min_separation} m; "
-                               "widen socket_x/socket_y or lower min_separation")
+        socket_xy = self.sample_xy_apart(rng, c.socket_x, c.socket_y, peg_xy, c.min_separation,
+                                         "peg and socket (socket_x/socket_y)")
         yaw = rng.uniform(*c.peg_yaw) + self.object_pose_noise(rng)[2]
         self.set_free_pose("peg", np.array([peg_xy[0], peg_xy[1], c.peg_half_length]), yaw)
         sid = self.model.body("socket").mocapid[0]

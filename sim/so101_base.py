@@ -133,3 +133,17 @@ class SO101Env(MujocoEnv):
         """Uniform (2,) position in the given ranges (m) plus the DR object-pose noise."""
         dx, dy, _ = self.object_pose_noise(rng)
         return np.array([rng.uniform(*x_range) + dx, rng.uniform(*y_range) + dy])
+
+    def sample_xy_apart(self, rng: np.random.Generator, x_range: tuple[float, float],
+                        y_range: tuple[float, float], away_from: np.ndarray, min_separation: float,
+                        what: str) -> np.ndarray:
+        """Like `sample_xy`, at least `min_separation` (m) from `away_from` (2,); 100 tries, then a clear error.
+
+        what: names the two objects and the config keys for the error, e.g. "peg and socket".
+        """
+        for _ in range(100):
+            xy = self.sample_xy(rng, x_range, y_range)
+            if np.linalg.norm(xy - away_from) >= min_separation:
+                return xy
+        raise RuntimeError(f"{self.name}: cannot separate {what} by min_separation={min_separation} m "
+                           "within the configured ranges; widen the ranges or lower min_separation")

@@ -67,13 +67,8 @@ class SO101PlaceEnv(SO101Env):
     def _place_objects(self, rng: np.random.Generator) -> None:
         c = self.config
         cube_xy = self.sample_xy(rng, c.cube_x, c.cube_y)
-        for _ in range(100):
-            bowl_xy = self.sample_xy(rng, c.bowl_x, c.bowl_y)
-            if np.linalg.norm(bowl_xy - cube_xy) >= c.min_separation:
-                break
-        else:
-            raise RuntimeError(f"{self.name}: cannot separate cube and bowl by min_separation={c.min_separation} m "
-                               "within the configured ranges; widen bowl_x/bowl_y or lower min_separation")
+        bowl_xy = self.sample_xy_apart(rng, c.bowl_x, c.bowl_y, cube_xy, c.min_separation,
+                                       "cube and bowl (bowl_x/bowl_y)")
         yaw = rng.uniform(*c.cube_yaw) + self.object_pose_noise(rng)[2]
         self.set_free_pose("cube", np.array([cube_xy[0], cube_xy[1], c.cube_half_size]), yaw)
         self.data.mocap_pos[self.model.body("bowl").mocapid[0]] = [bowl_xy[0], bowl_xy[1], 0.0]
