@@ -69,6 +69,10 @@ def init_distributed(info: DistInfo, device: torch.device) -> None:
 def shutdown_distributed() -> None:
     """Leave the process group if this process joined one."""
     if dist.is_available() and dist.is_initialized():
+        # Tear down together: a rank that destroys its gloo group while a peer is
+        # still mid-collective can abort ("terminate called without an active
+        # exception"; seen in about 1 of 6 runs of tests/policies/test_ddp.py).
+        dist.barrier()
         dist.destroy_process_group()
 
 
