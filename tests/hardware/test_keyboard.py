@@ -13,14 +13,6 @@ from hardware.teleop.keyboard import KeyboardConfig, KeyboardDevice
 from robot.interfaces import TeleopEvent
 
 
-@pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
-
-
 def read_until(device, predicate, timeout=2.0):
     """Merge readings until `predicate(merged)` holds (the reader thread needs a moment)."""
     total = np.zeros(3)

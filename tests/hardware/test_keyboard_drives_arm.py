@@ -13,14 +13,6 @@ from robot.runtime import ControlLoop, LoopConfig, Outcome
 sim_registry = pytest.importorskip("sim.registry")
 
 
-@pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
-
-
 @pytest.mark.parametrize("keys, axis, sign", [(b"w" * 6, 0, 1.0), (b"a" * 6, 1, 1.0), (b"f" * 6, 2, -1.0)])
 def test_keys_move_the_end_effector_in_their_direction(pty_pair, keys, axis, sign):
     master, name = pty_pair
