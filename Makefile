@@ -13,7 +13,7 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup apt demo test lint bench clean
+.PHONY: setup apt demo test test-repeat lint bench clean
 
 setup: apt $(STAMP)
 
@@ -41,6 +41,12 @@ demo: setup
 test: setup
 	$(BIN)/ruff check robot data sim policies hardware tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q tests
+
+# Reliability: the whole suite N times in a row (default 20), stopping at the first red run.
+N ?= 20
+test-repeat: setup
+	@for i in $$(seq 1 $(N)); do echo "== run $$i/$(N)"; $(BIN)/python -m pytest -n 2 -q tests || exit 1; done
+	@echo "$(N) runs in a row passed"
 
 lint: setup
 	$(BIN)/ruff check robot data sim policies hardware tests benchmarks

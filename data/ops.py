@@ -29,25 +29,39 @@ def episode_split(episodes: int | Sequence[str], val_ratio: float = 0.1, seed: i
     """(E,) bool mask, True for validation episodes.
 
     `episodes` is the list of episode ids (`episode_meta(i)["episode_id"]`),
-    or a count E (ids are then the indices). Each episode is in validation
-    when a seeded hash of its id falls below `val_ratio`, so its assignment
-    depends on nothing else: appending, dropping or merging episodes never
-    moves an episode between train and val (a permutation of E would reshuffle
-    everything as the store grows and leak validation episodes into training).
-    With val_ratio > 0 and E >= 2 at least one episode is held out and one kept.
+    or a count E (ids are then the indices). An episode is in validation when a
+    seeded hash of its id falls below `val_ratio`, and nothing else decides it:
+    appending, dropping or merging episodes never moves an episode between
+    train and val, so a model is never validated on an episode it trained on
+    before (or after) the store changed. No episode is ever forced into either
+    side to fill it: a small store may hold no validation episode at all (or,
+    with a large `val_ratio`, no training episode); callers that need one say so
+    (`require_split`).
     """
     if not 0.0 <= val_ratio < 1.0:
         raise StoreError(f"val_ratio must be in [0, 1), got {val_ratio}")
     ids = [str(i) for i in range(episodes)] if isinstance(episodes, int) else [str(e) for e in episodes]
     u = np.array([int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") / 2.0**64
                   for i in ids], dtype=np.float64)
-    mask = u < val_ratio
-    if val_ratio > 0 and len(ids) >= 2:
-        if not mask.any():
-            mask[np.argmin(u)] = True
-        if mask.all():
-            mask[np.argmax(u)] = False
-    return mask
+    return u < val_ratio
+
+
+def require_split(mask: np.ndarray, val_ratio: float, seed: int, where: str, need_val: bool = True) -> None:
+    """Raise StoreError when the split of `mask` leaves training (or validation, if needed) empty.
+
+    The message says why (the split is a fixed hash per episode, never
+    rebalanced) and what to do: record more episodes, change `val_ratio`, or
+    pick another seed.
+    """
+    n, n_val = len(mask), int(mask.sum())
+    if n and n_val == n:
+        raise StoreError(f"{where}: all {n} episodes fall in the validation split at val_ratio={val_ratio} "
+                         f"(seed {seed}); lower val_ratio or record more episodes")
+    if need_val and n and n_val == 0:
+        raise StoreError(f"{where}: none of the {n} episodes falls in the validation split at "
+                         f"val_ratio={val_ratio} (seed {seed}); each episode's side is a fixed hash of its "
+                         "id so it never moves as the store grows: record more episodes, raise val_ratio "
+                         "or try another seed")
 
 
 def store_split(store: EpisodeStore, val_ratio: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -173,9 +187,11 @@ def split_store(path: str | os.PathLike, train_out: str | os.PathLike, val_out: 
 
     Uses the same `store_split(store, val_ratio, seed)` mask as
     `SequenceDataset(split=...)`, so both routes hold out the same episodes.
+    Raises StoreError, before writing anything, when either side would be empty.
     """
     store = _open(path)
     val = store_split(store, val_ratio, seed)
+    require_split(val, val_ratio, seed, f"split {store.path}")
     idx = np.arange(store.num_episodes)
     train = copy_episodes(store, train_out, idx[~val], progress=progress)
     valid = copy_episodes(store, val_out, idx[val], progress=progress)

@@ -12,6 +12,7 @@ Usage:
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -265,7 +266,18 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
                                   split="train" if cfg.data.val_ratio > 0 else None,
                                   val_ratio=cfg.data.val_ratio, seed=cfg.train.seed)
         val_dataset = None
-        if cfg.data.val_ratio > 0:
+        n_val = int(dataset.val_mask.sum()) if cfg.data.val_ratio > 0 else 0
+        if cfg.data.val_ratio > 0 and n_val == store.num_episodes:
+            raise ConfigError(f"data.val_ratio={cfg.data.val_ratio}: all {n_val} episodes of {cfg.data.path} "
+                              "fall in the validation split, none is left to train on; lower it or record "
+                              "more episodes")
+        if cfg.data.val_ratio > 0 and n_val == 0:
+            # The split is a fixed hash per episode (stable as the store grows), never rebalanced.
+            if info.is_main:
+                print(f"warning: data.val_ratio={cfg.data.val_ratio}: none of the {store.num_episodes} episodes "
+                      "falls in the validation split, so no validation loss is computed; record more "
+                      "episodes or raise data.val_ratio", file=sys.stderr)
+        elif cfg.data.val_ratio > 0:
             val_dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon,
                                           keys=list(p.obs_keys), split="val", val_ratio=cfg.data.val_ratio,
                                           seed=cfg.train.seed)

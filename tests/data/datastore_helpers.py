@@ -30,12 +30,15 @@ def frames(k: int, n: int) -> dict[str, np.ndarray]:
 
 
 def make_store(path: Path, lengths=(5, 23, 17), instruction: bool = True) -> EpisodeStore:
-    """A store with one episode per entry of `lengths`, episode k = frames(k, lengths[k])."""
+    """A store with one episode per entry of `lengths`, episode k = frames(k, lengths[k]).
+
+    Episode ids are `<store stem>-<k>` (not random uuids), so train/val splits in tests are fixed.
+    """
     store = EpisodeStore.create(path, fps=10, robot="test", keys=KEYS)
     for k, n in enumerate(lengths):
         data = frames(k, n)
         writer = store.begin_episode(task=f"task{k % 2}", instruction=f"do {k}" if instruction else "",
-                                     source="scripted", seed=k)
+                                     source="scripted", seed=k, episode_id=f"{Path(path).stem}-{k}")
         for t in range(n):
             writer.append({key: v[t] for key, v in data.items()})
         writer.commit(success=k % 2 == 0, note=f"note {k}")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data import StoreError
-from data.ops import drop_episodes, episode_split, split_store
+from data.ops import drop_episodes, episode_split, merge_stores, split_store
 from data.sampler import SequenceDataset, naive_window
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,35 +47,80 @@ def test_windows_pad_at_episode_edges(tmp_path):
     assert all(not ds_te[i]["action_is_pad"][:4].any() for i in range(len(ds_te)))
 
 
-def test_split_is_seeded_disjoint_and_stable_as_the_store_changes(tmp_path):
+def test_split_is_a_fixed_function_of_each_episode_id():
     mask = episode_split(400, 0.2, seed=3)
     assert 50 < mask.sum() < 110 and (mask == episode_split(400, 0.2, seed=3)).all()
     assert (mask != episode_split(400, 0.2, seed=4)).any()
-    assert episode_split(1, 0.5).sum() == 0 and episode_split(2, 0.01).sum() == 1
-    assert episode_split(3, 0.99).sum() == 2 and episode_split(5, 0.0).sum() == 0
+    assert episode_split(5, 0.0).sum() == 0
     with pytest.raises(StoreError, match="val_ratio"):
         episode_split(3, 1.0)
+    ids = [f"ep{k}" for k in range(60)]
+    full = dict(zip(ids, episode_split(ids, 0.3, seed=1), strict=True))
+    # Any subset, superset or reordering of the ids gives each id the side it has in the full list.
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        subset = list(rng.permutation(ids)[: rng.integers(1, len(ids))])
+        assert dict(zip(subset, episode_split(subset, 0.3, seed=1), strict=True)) == \
+            {i: full[i] for i in subset}
+
+
+def test_a_store_too_small_for_validation_keeps_its_episodes_in_training_as_it_grows():
+    # The regression of issue 13: with no id hashing below val_ratio, the lowest one used to be
+    # forced into validation and moved back to training once the store grew a genuine one.
+    ids = [f"ep{k}" for k in range(40)]
+    seed = next(s for s in range(100)
+                if not episode_split(ids[:2], 0.2, s).any() and episode_split(ids, 0.2, s).any())
+    assert not episode_split(ids[:2], 0.2, seed).any()  # a 2-episode store: no validation episode
+    grown = episode_split(ids, 0.2, seed)
+    assert grown.any() and not grown[:2].any()  # ... and its 2 episodes stay in training
+
+
+def _sides(store, val_ratio: float, seed: int) -> dict[str, bool]:
+    """episode_id -> True for validation, as the sampler sees the store."""
+    val = SequenceDataset(store, split="val", val_ratio=val_ratio, seed=seed).episodes
+    train = SequenceDataset(store, split="train", val_ratio=val_ratio, seed=seed).episodes
+    assert set(train).isdisjoint(val) and len(train) + len(val) == store.num_episodes
+    return {store.episode_meta(e)["episode_id"]: bool(e in set(val)) for e in range(store.num_episodes)}
+
+
+def test_no_episode_moves_between_train_and_val_under_append_drop_merge_and_split(tmp_path):
     path = tmp_path / "s.zarr"
     store = make_store(path, lengths=(3, 4, 5, 6, 7, 3, 4, 5, 6, 7))
-    train = SequenceDataset(store, split="train", val_ratio=0.3, seed=1)
+    before = _sides(store, 0.3, seed=1)
+    assert 1 <= sum(before.values()) < len(before)  # both sides hold episodes (fixed ids: not luck)
     val = SequenceDataset(store, split="val", val_ratio=0.3, seed=1)
-    assert set(train.episodes).isdisjoint(val.episodes) and len(val.episodes) >= 1
-    assert len(train) + len(val) == 50
     assert {val[i]["instruction"] for i in range(len(val))} == {f"do {e}" for e in val.episodes}
-    held_out = {store.episode_meta(e)["seed"] for e in val.episodes}
-    # Appending, dropping and copying never move an episode between train and val.
-    for k in range(10, 16):
+    for k in range(10, 30):  # append: new ids, old ones keep their side
         w = store.begin_episode(task="t", instruction=f"do {k}", seed=k)
         w.extend(frames(k, 3))
         w.commit()
-    grown = SequenceDataset(store, split="val", val_ratio=0.3, seed=1)
-    assert held_out <= {store.episode_meta(e)["seed"] for e in grown.episodes}
-    smaller = drop_episodes(path, [0, 2, 4], out=tmp_path / "d.zarr")
-    val_after = SequenceDataset(smaller, split="val", val_ratio=0.3, seed=1).episodes
-    assert held_out - {0, 2, 4} == {smaller.episode_meta(e)["seed"] for e in val_after} & held_out
-    _, val_store = split_store(path, tmp_path / "t.zarr", tmp_path / "v.zarr", val_ratio=0.3, seed=1)
-    assert {val_store.episode_meta(i)["seed"] for i in range(val_store.num_episodes)} == \
-        {store.episode_meta(e)["seed"] for e in grown.episodes}
+    grown = _sides(store, 0.3, seed=1)
+    assert {i: grown[i] for i in before} == before and any(grown[i] for i in grown if i not in before)
+    smaller = drop_episodes(path, [0, 2, 4, 11], out=tmp_path / "d.zarr")  # drop
+    after_drop = _sides(smaller, 0.3, seed=1)
+    assert len(after_drop) == len(grown) - 4 and after_drop == {i: grown[i] for i in after_drop}
+    other = make_store(tmp_path / "o.zarr", lengths=(4, 5, 6))
+    other_sides = _sides(other, 0.3, seed=1)
+    merged = _sides(merge_stores([other, smaller], tmp_path / "m.zarr"), 0.3, seed=1)  # merge, reordered
+    assert merged == {**other_sides, **after_drop}
+    train_store, val_store = split_store(path, tmp_path / "t.zarr", tmp_path / "v.zarr", val_ratio=0.3, seed=1)
+    assert {val_store.episode_meta(i)["episode_id"] for i in range(val_store.num_episodes)} == \
+        {i for i, s in grown.items() if s}
+    assert {train_store.episode_meta(i)["episode_id"] for i in range(train_store.num_episodes)} == \
+        {i for i, s in grown.items() if not s}
+
+
+def test_split_store_refuses_an_empty_side_before_writing(tmp_path):
+    path = tmp_path / "s.zarr"
+    store = make_store(path, lengths=(3, 4))
+    ids = [store.episode_meta(i)["episode_id"] for i in range(2)]
+    seed = next(s for s in range(100) if not episode_split(ids, 0.1, s).any())
+    with pytest.raises(StoreError, match="none of the 2 episodes falls in the validation split"):
+        split_store(path, tmp_path / "t.zarr", tmp_path / "v.zarr", val_ratio=0.1, seed=seed)
+    assert not (tmp_path / "t.zarr").exists() and not (tmp_path / "v.zarr").exists()
+    seed = next(s for s in range(100) if episode_split(ids, 0.9, s).all())
+    with pytest.raises(StoreError, match="all 2 episodes fall in the validation split"):
+        split_store(path, tmp_path / "t.zarr", tmp_path / "v.zarr", val_ratio=0.9, seed=seed)
 
 
 def test_dataloader_with_workers_batches_to_the_contract(tmp_path):

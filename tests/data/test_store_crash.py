@@ -1,9 +1,14 @@
-"""SIGKILL a recording process at random moments, many times: committed episodes survive bit-exact.
+"""SIGKILL a recording process at chosen points, many times: committed episodes survive bit-exact.
 
-A child process (store_crash_child.py) records seeded episodes in a loop; the test
-kills it with SIGKILL at a random moment after it has opened the store, then
-reopens the store and checks every committed episode against the data the
-child deterministically wrote, and that the next child resumes appending.
+A child process (store_crash_child.py --stepped) records seeded episodes and stops
+at every point where a kill matters (after each appended tick, before each file
+of the store is renamed into place, after commit returns), waiting for the test
+to say go. The test kills it with SIGKILL at a chosen event, so every kind of
+kill point is hit on purpose at any machine speed: mid-episode, mid-chunk-write
+(a `*.partial` temp file left behind), just before the commit point and just
+after it. Then it reopens the store and checks the exact committed count, every
+committed episode against the data the child deterministically wrote, and that
+the next child rolls back the leftovers and resumes appending.
 """
 
 from __future__ import annotations
@@ -23,21 +28,27 @@ sys.path.insert(0, str(Path(__file__).parent))
 from store_crash_child import episode_data  # noqa: E402
 
 CHILD = Path(__file__).parent / "store_crash_child.py"
-KILLS = 24
+
+# Kill points, cycled over the kills. Each is (name, predicate on the event's words).
+KILL_POINTS = (
+    ("mid-episode", lambda w: w[0] == "append"),
+    ("data chunk or array metadata write", lambda w: w[0] == "replace" and w[2].startswith("data/")),
+    ("episode metadata write", lambda w: w[0] == "replace" and w[2].startswith("meta/episode_meta")),
+    ("commit point", lambda w: w[0] == "replace" and w[2].startswith("meta/episode_ends/c/")),
+    ("after commit, before the log", lambda w: w[0] == "committed"),
+)
+KILLS = 4 * len(KILL_POINTS)
 
 
-def _verify(path: Path, log: Path) -> int:
+def _verify(path: Path, log: Path, unlogged: set[int]) -> int:
+    """Every committed episode is bit-exact; the log lists all of them but those killed after commit."""
     store = EpisodeStore.open(path, readonly=True)
     logged = [int(x) for x in log.read_text().split()] if log.exists() else []
     # A kill after the commit point but before the child logged leaves an episode
-    # committed and unlogged; later children go on logging, so the log may have
-    # gaps (one per such kill). What must hold: the log is increasing, every
-    # episode whose commit() returned is there, and at most one episode lies
-    # beyond the last logged one (the one the final kill caught after its commit point).
+    # committed and unlogged: the test knows exactly which ones it killed there.
     assert logged == sorted(set(logged)), logged
-    last = logged[-1] + 1 if logged else 0
-    assert store.num_episodes >= last, (store.num_episodes, logged[-3:])
-    assert store.num_episodes <= last + 1, (store.num_episodes, logged[-3:])
+    assert set(range(store.num_episodes)) - set(logged) == unlogged, (store.num_episodes, logged, unlogged)
+    assert set(logged) <= set(range(store.num_episodes)), logged
     for i in range(store.num_episodes):
         want = episode_data(i)
         got = store.episode(i)
@@ -51,35 +62,62 @@ def _verify(path: Path, log: Path) -> int:
 
 def _run_child(path: Path, log: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(CHILD), str(path), str(log), *args],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _kill_at(child: subprocess.Popen, matches, occurrence: int) -> list[str]:
+    """Say go to every event until the `occurrence`-th one that `matches`, then SIGKILL; that event's words."""
+    seen = 0
+    while True:
+        line = child.stdout.readline()
+        assert line, "the child exited before reaching its kill point"
+        words = line.split()
+        if matches(words):
+            seen += 1
+            if seen == occurrence:
+                os.kill(child.pid, signal.SIGKILL)
+                return words
+        child.stdin.write("go\n")
+        child.stdin.flush()
 
 
 def test_sigkill_while_recording_loses_at_most_the_open_episode(tmp_path):
     path, log = tmp_path / "crash.zarr", tmp_path / "committed.log"
     rng = random.Random(1234)
-    counts = []
-    torn = 0  # kills that left rows of an unfinished episode behind
-    for _ in range(KILLS):
-        child = _run_child(path, log)
+    count = 0
+    unlogged: set[int] = set()  # episodes killed after their commit, before their log line
+    hit = {name: 0 for name, _ in KILL_POINTS}
+    for i in range(KILLS):
+        name, matches = KILL_POINTS[i % len(KILL_POINTS)]
+        child = _run_child(path, log, "--stepped")
         line = child.stdout.readline()
         assert line.startswith("ready"), line
-        # Kill anywhere in the recording: mid-append, mid-flush, mid-commit.
-        try:
-            child.wait(timeout=rng.uniform(0.0, 0.25))
-        except subprocess.TimeoutExpired:
-            os.kill(child.pid, signal.SIGKILL)
+        assert int(line.split()[1]) == count  # the last child's committed episodes are all there
+        words = _kill_at(child, matches, occurrence=rng.randint(1, 3))
         child.wait()
+        child.stdin.close()
         child.stdout.close()
         assert child.returncode == -signal.SIGKILL
+        episode = int(words[1])
         raw = EpisodeStore.open(path, readonly=True)
-        torn += raw.array("images.front").shape[0] > raw.num_frames
-        counts.append(_verify(path, log))
-    # Appending resumed after every kill: the count never went down and grew overall.
-    assert counts == sorted(counts) and counts[-1] > KILLS // 2, counts
-    assert torn >= 3, f"only {torn} kills hit an unfinished episode; the test lost its teeth"
-    # A clean run after all the kills appends on top, with no leftover temp files.
+        torn = raw.array("images.front").shape[0] > raw.num_frames
+        # Before the commit point the open episode is lost; after it, it is kept, whatever the log says.
+        expected = episode + 1 if name == "after commit, before the log" else episode
+        assert raw.num_episodes == expected, (name, words, raw.num_episodes)
+        if name == "commit point":  # every frame was written, only the episode_ends entry is missing
+            assert torn, "a kill at the commit point left no rows past the committed end"
+        if words[0] == "replace":  # the kill caught zarr between its temp file and the rename
+            assert list(path.rglob("*.partial")), words
+        if name == "after commit, before the log":
+            unlogged.add(episode)
+        assert _verify(path, log, unlogged) == expected
+        count = expected
+        hit[name] += 1
+    assert all(n == KILLS // len(KILL_POINTS) for n in hit.values()), hit
+    # A clean run after all the kills rolls the leftovers back and appends on top.
     child = _run_child(path, log, "3")
-    assert child.wait(timeout=60) == 0
+    child.stdin.close()
+    assert child.wait(timeout=120) == 0
     child.stdout.close()
-    assert _verify(path, log) == counts[-1] + 3
+    assert _verify(path, log, unlogged) == count + 3
     assert not list(path.rglob("*.partial"))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from data import EpisodeStore
+from data.ops import episode_split
 from robot.cli import main
 
 TINY = [
@@ -25,14 +28,23 @@ def pusht_store(tmp_path_factory):
     return path
 
 
+def _seed_holding_out_one(store: EpisodeStore) -> tuple[int, int]:
+    """A training seed whose 50% split holds out exactly one of the two episodes, and the other's length."""
+    ids = [store.episode_meta(i)["episode_id"] for i in range(store.num_episodes)]
+    seed = next(s for s in range(200) if episode_split(ids, 0.5, s).sum() == 1)
+    kept = int(np.flatnonzero(~episode_split(ids, 0.5, seed))[0])
+    return seed, store.episode_meta(kept)["length"]
+
+
 def test_train_resume_then_eval(pusht_store, tmp_path, capsys):
     run = tmp_path / "run"
+    seed, kept_length = _seed_holding_out_one(EpisodeStore.open(pusht_store, readonly=True))
     args = ["train", "--config", "pusht_flow", "--data", str(pusht_store), "--out", str(run),
-            "--train.steps=2", "--data.val_ratio=0.5", "--no-progress", *TINY]
+            "--train.steps=2", "--data.val_ratio=0.5", f"--train.seed={seed}", "--no-progress", *TINY]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["step"] == 2 and summary["n_episodes"] == 2
-    assert summary["n_windows"] < 324  # one of the two episodes is held out for validation
+    assert summary["n_windows"] == kept_length  # one window per tick of the one training episode
     assert (run / "latest").read_text().strip() == "checkpoints/step_0000002"
     assert (run / "config.yaml").is_file() and (run / "eval.csv").is_file()
     # a second `train` into the same folder must not clobber it
