@@ -11,10 +11,8 @@ import time
 import numpy as np
 import pytest
 
+import data
 from robot.cli import main
-
-pytest.importorskip("sim.so101_lift")
-data = pytest.importorskip("data")
 
 
 def _check_store(path):
