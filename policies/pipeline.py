@@ -212,6 +212,24 @@ def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     return to_dict(cfg)
 
 
+def config_hash(cfg: Any) -> str:
+    """SHA-256 (16 hex digits) of a resolved config, to tell which preset version a result came from.
+
+    Machine-local paths (`data.path` of a PipelineConfig) are left out, so the same
+    preset and overrides hash the same on every machine. Benchmarks store it next
+    to their figures; `tests/test_results_fresh.py` recomputes it from the current
+    presets and fails when a figure's config has changed since it was measured.
+    """
+    import hashlib
+    import json
+
+    plain = to_dict(cfg)
+    if isinstance(cfg, PipelineConfig):
+        plain["data"].pop("path", None)
+    blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 # ---- building and running a pipeline (torch imported lazily, inside the functions) ----
 
 def policy_spec_from_store(store: Any, cfg: PolicyConfig) -> Any:
