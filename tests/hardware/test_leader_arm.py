@@ -43,7 +43,14 @@ def test_range_mode_maps_onto_follower_limits():
 
 
 @pytest.fixture
-def leader_on_emulated_bus(tmp_path):
+def leader_on_emulated_bus(tmp_path, monkeypatch):
+    # The emulator answers from a Python thread that a loaded 2-core machine can stall for tens of
+    # milliseconds, past scservo's ~34 ms packet timeout (2 x LATENCY_TIMER + 2 ms). A generous
+    # timeout keeps these tests about the driver's bytes, not the scheduler; a bus that never
+    # answers still times out.
+    import scservo_sdk.port_handler
+
+    monkeypatch.setattr(scservo_sdk.port_handler, "LATENCY_TIMER", 500)
     with FeetechBusEmulator(list(RANGES)) as bus:
         for i, (lo, hi) in RANGES.items():
             bus.write_u16(i, MIN_LIMIT, lo)
