@@ -1,12 +1,20 @@
-"""Is image training loader-bound? Loader samples/s against training samples/s, side by side.
+"""Is image training loader-bound? Loader cost per batch against training cost per batch, same units.
 
-Builds the sampler benchmark's store (2 cameras 96x96 + state, so101_lift frames),
-then in one run measures (a) a shuffled DataLoader of batch 64 with N workers and
-(b) full optimizer steps (forward, backward, AdamW) of the flow preset with both
-cameras (default image encoder) on batches already in memory. Prints JSON; the ratio
-loader / train > 1 means the loader keeps up.
+Builds the sampler benchmark's store (2 cameras 96x96 + state, so101_lift frames)
+with a decoded size several times the sampler's image cache (`--image-cache-mb`),
+so most window reads decode a Zarr chunk, as on a dataset larger than memory.
+Then, alternating one batch of each side by side (same load on the shared
+machine), measures:
+  (a) the loader: one shuffled batch of 64 windows (To=2, both cameras) read and
+      collated in this thread, the work one DataLoader worker does per batch;
+  (b) one optimizer step (forward, backward, AdamW) of the flow preset
+      (`configs/policies/flow.yaml`) with both cameras, on batches already in memory.
+Both are reported in process CPU seconds per batch (the same unit on both sides;
+process, not thread, time because Zarr decodes chunks on its own threads) and
+in wall seconds; `train_over_loader_cpu` > 1 means one worker produces a
+batch faster than a training step consumes it. Prints JSON.
 
-    MUJOCO_GL=egl python benchmarks/bench_image_train_step.py [--steps 10 --workers 1 2]
+    MUJOCO_GL=egl python benchmarks/bench_image_train_step.py [--steps 10 --episodes 40 --image-cache-mb 64]
 """
 
 from __future__ import annotations
@@ -14,78 +22,91 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sampler import build_store, loader_rate  # noqa: E402
+from bench_sampler import build_store  # noqa: E402
 
 from data.sampler import SequenceDataset  # noqa: E402
 from policies.config import PolicyConfig  # noqa: E402
+from policies.pipeline import config_hash, resolve_preset  # noqa: E402
 from policies.registry import build_spec, make_policy  # noqa: E402
-from robot.config import load_config, replace  # noqa: E402
-
-PRESET = Path(__file__).resolve().parents[1] / "configs" / "policies" / "flow.yaml"
+from robot.config import load_config  # noqa: E402
 
 CAMERAS = ("images.front", "images.wrist")
+POLICY_PRESET = "flow"
+POLICY_OVERRIDES = [f"obs_keys=[state,{','.join(CAMERAS)}]"]
 
 
-def train_rate(ds: SequenceDataset, store, steps: int, threads: int) -> dict[str, float]:
-    """Samples/s of optimizer steps of the image flow policy on pre-loaded batches of 64."""
-    torch.set_num_threads(threads)
-    # The CPU preset (configs/policies/flow.yaml: U-Net (64, 128, 256)) with both cameras.
-    preset = load_config(PolicyConfig, PRESET)
-    cfg = replace(preset, obs_keys=("state", *CAMERAS))
-    spec = build_spec(cfg, store.specs, action_dim=6, fps=store.fps)
-    policy = make_policy(cfg, spec, ds.stats)
-    policy.train()
-    optim = torch.optim.AdamW(policy.parameters(), lr=1e-4)
-    loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=0)
-    batches = list(itertools.islice(loader, 3))
-    for batch in batches[:2]:  # warm-up
-        loss, _ = policy.compute_loss(batch)
-        loss.backward()
-        optim.step()
-        optim.zero_grad(set_to_none=True)
+def timed(fn) -> tuple[float, float]:
+    """(wall s, process CPU s) of one call: process CPU, because Zarr decodes in its own threads."""
     t0, c0 = time.perf_counter(), time.process_time()
-    for i in range(steps):
-        loss, _ = policy.compute_loss(batches[i % len(batches)])
-        loss.backward()
-        optim.step()
-        optim.zero_grad(set_to_none=True)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"step_s": wall / steps, "step_cpu_s": cpu / steps, "samples_per_s": 64 * steps / wall,
-            "threads": threads, "params_M": sum(p.numel() for p in policy.parameters()) / 1e6}
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--steps", type=int, default=10, help="measured batches per side")
+    parser.add_argument("--episodes", type=int, default=40, help="150-frame episodes in the store")
+    parser.add_argument("--image-cache-mb", type=float, default=64.0, help="sampler image cache per dataset")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(PolicyConfig, resolve_preset(POLICY_PRESET, "policies"), POLICY_OVERRIDES)
     with tempfile.TemporaryDirectory() as tmp:
-        store = build_store(Path(tmp) / "bench.zarr", episodes=20, length=150)
-        ds = SequenceDataset(store, n_obs_steps=2, horizon=16, keys=("state", *CAMERAS))
-        train = train_rate(ds, store, args.steps, args.threads)
-        loaders = {f"loader_{w}_workers_samples_per_s": round(loader_rate(ds, w, args.batches), 1)
-                   for w in args.workers}
-    best_loader = max(loaders.values())
+        store = build_store(Path(tmp) / "bench.zarr", episodes=args.episodes, length=150)
+        decoded_mb = sum(int(np.prod(store.specs[k].shape)) for k in CAMERAS) * store.num_frames / 2**20
+        ds = SequenceDataset(store.path, n_obs_steps=cfg.n_obs_steps, horizon=cfg.horizon,
+                             keys=list(cfg.obs_keys), image_cache_mb=args.image_cache_mb)
+        spec = build_spec(cfg, store.specs, action_dim=6, fps=store.fps)
+        policy = make_policy(cfg, spec, ds.stats)
+        policy.train()
+        optim = torch.optim.AdamW(policy.parameters(), lr=1e-4)
+        loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=0,
+                                             generator=torch.Generator().manual_seed(0))
+        it = itertools.cycle(loader)
+        batches = [next(it) for _ in range(3)]
+
+        def train_step(i: int) -> None:
+            loss, _ = policy.compute_loss(batches[i % len(batches)])
+            loss.backward()
+            optim.step()
+            optim.zero_grad(set_to_none=True)
+
+        for i in range(2):  # warm-up both sides: allocator, oneDNN kernels, the image cache
+            train_step(i)
+        for _ in range(5):
+            next(it)
+        train, load = [], []
+        for i in range(args.steps):  # alternate: both sides see the same machine load
+            load.append(timed(lambda: next(it)))
+            train.append(timed(lambda i=i: train_step(i)))
+        # the cache filled to its cap, which is smaller than the decoded images: most reads decode
+        resident_mb = sum(c.nbytes for c in ds._image_caches().values()) / 2**20
+    train_wall, train_cpu = (float(np.median([t[j] for t in train])) for j in (0, 1))
+    load_wall, load_cpu = (float(np.median([t[j] for t in load])) for j in (0, 1))
     print(json.dumps({
         "benchmark": "bench_image_train_step",
-        "policy": "configs/policies/flow.yaml with 2 cameras 96x96 + state, default image encoder, batch 64",
-        "train": {k: round(v, 4) for k, v in train.items()},
-        **loaders,
-        "loader_over_train": round(best_loader / train["samples_per_s"], 2),
-        # On a shared machine wall time includes waiting for a core; CPU time does not.
-        "loader_over_train_cpu": round(best_loader / (64 / train["step_cpu_s"]), 2),
-        "loader_bound": best_loader < train["samples_per_s"],
+        "policy_preset": POLICY_PRESET, "policy_overrides": POLICY_OVERRIDES, "config_hash": config_hash(cfg),
+        "params_M": round(sum(p.numel() for p in policy.parameters()) / 1e6, 3),
+        "batch_size": 64, "threads": args.threads, "batches_per_side": args.steps,
+        "store_frames": store.num_frames, "decoded_images_mb": round(decoded_mb, 1),
+        "image_cache_mb": args.image_cache_mb, "cache_resident_mb": round(resident_mb, 1),
+        "train_cpu_s_per_batch": round(train_cpu, 4), "train_wall_s_per_batch": round(train_wall, 4),
+        "loader_cpu_s_per_batch": round(load_cpu, 4), "loader_wall_s_per_batch": round(load_wall, 4),
+        "train_over_loader_cpu": round(train_cpu / load_cpu, 2),
+        "train_over_loader_wall": round(train_wall / load_wall, 2),
+        "loader_bound_one_worker": load_cpu > train_cpu,
+        "cpu_cores_visible": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2),
     }, indent=2))
 
 

@@ -6,7 +6,9 @@ does) and appends one frame per tick, committing an episode every
 only the recording work is measured: process CPU time (all threads: the
 append in the loop, the flush thread's compression and writes, Zarr's I/O
 thread) divided by wall time = the fraction of one core recording takes. Also
-reports per-append latency in the loop and commit latency.
+reports per-append latency in the loop, commit latency, and how late each tick
+woke against its deadline (measured after the sleep, so oversleeping counts:
+a tick is late when it woke more than `--late-ms` after its deadline).
 
     MUJOCO_GL=egl python benchmarks/bench_recording.py [--seconds 20]
 """
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--episode-s", type=float, default=5.0)
     parser.add_argument("--fps", type=float, default=50.0)
+    parser.add_argument("--late-ms", type=float, default=2.0, help="wake-up lateness that counts as late")
     args = parser.parse_args()
     pool = rendered_pool(steps=200)
     keys = {"state": ArraySpec((6,), units="rad"), "action": ArraySpec((6,), units="rad"),
@@ -44,7 +47,7 @@ def main() -> None:
     period = 1.0 / args.fps
     ticks = int(args.seconds * args.fps)
     per_episode = int(args.episode_s * args.fps)
-    append_ms, commit_ms, late = [], [], 0
+    append_ms, commit_ms, wake_late_ms = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         store = EpisodeStore.create(Path(tmp) / "rec.zarr", fps=args.fps, robot="so101", keys=keys)
         writer = store.begin_episode(task="so101_lift", source="teleop")
@@ -55,8 +58,7 @@ def main() -> None:
             delay = deadline - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            else:
-                late += 1
+            wake_late_ms.append(1e3 * (time.perf_counter() - deadline))  # >= 0: never early
             j = tick % len(pool["action"])
             t0 = time.perf_counter()
             writer.append({"state": pool["state"][j], "action": pool["action"][j],
@@ -85,7 +87,11 @@ def main() -> None:
                           "p99": round(float(np.percentile(append_ms, 99)), 3),
                           "max": round(float(np.max(append_ms)), 3)},
             "commit_ms": {"mean": round(float(np.mean(commit_ms)), 2), "max": round(float(np.max(commit_ms)), 2)},
-            "late_ticks": late,
+            "wake_late_ms": {"p50": round(float(np.percentile(wake_late_ms, 50)), 3),
+                             "p99": round(float(np.percentile(wake_late_ms, 99)), 3),
+                             "max": round(float(np.max(wake_late_ms)), 3)},
+            "late_ms_threshold": args.late_ms,
+            "late_ticks": int(sum(x > args.late_ms for x in wake_late_ms)),
             "compression_ratio": round(float(raw * store.num_frames / size), 2),
         }
     print(json.dumps(out, indent=1))

@@ -61,7 +61,7 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     from data import EpisodeStore
     from policies.checkpoint import load_policy
     from policies.eval import evaluate
-    from policies.pipeline import load_pipeline, run_training
+    from policies.pipeline import config_hash, load_pipeline, run_training
     from policies.plots import read_csv
     from policies.train import latest_checkpoint
 
@@ -69,8 +69,8 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     n_demos, n_steps = demos or n_demos, steps or n_steps
     run_dir = out / name
     store = run_dir / "demos.zarr"
-    cfg = load_pipeline(preset, [f"train.steps={n_steps}", f"train.num_threads={threads}",
-                                 f"data.path={store}", "eval.every=0"])
+    overrides = [f"train.steps={n_steps}", f"train.num_threads={threads}", "eval.every=0"]
+    cfg = load_pipeline(preset, [*overrides, f"data.path={store}"])
     collect_min = collect(task, n_demos, store, cfg.task.env)
     train_dir = run_dir / "train"
     summary = run_training(cfg, train_dir, resume=(train_dir / "latest").is_file(), progress=False)
@@ -79,7 +79,8 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     data_s = sum(r["data_time_s"] for r in rows) / max(1, len(rows))
     policy = load_policy(latest_checkpoint(train_dir))
     record = {
-        "task": task, "preset": preset, "policy": cfg.policy.kind, "obs_keys": list(cfg.policy.obs_keys),
+        "task": task, "preset": preset, "overrides": overrides, "config_hash": config_hash(cfg),
+        "policy": cfg.policy.kind, "obs_keys": list(cfg.policy.obs_keys),
         "n_demos": EpisodeStore.open(store, readonly=True).num_episodes, "collect_minutes": collect_min,
         "steps": summary["step"], "batch_size": cfg.train.batch_size,
         "train_minutes": summary["train_minutes"], "train_step_s": step_s, "loader_s_per_batch": data_s,
@@ -87,10 +88,11 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
         "final_loss": summary["final_loss"], "results": {},
     }
     for split, env in splits.items():
-        ev = dataclasses.replace(cfg.eval, episodes=episodes, videos=0)
+        ev = dataclasses.replace(cfg.eval, episodes=episodes, videos=0)  # settle_ticks etc. from the preset
         res = evaluate(policy, task, ev, env_overrides={**cfg.task.env, **env}, progress=False)
         record["results"][split or "all"] = {
-            "episodes": res["episodes"], "success_rate": res["success_rate"],
+            "episodes": res["episodes"], "successes": res["successes"], "success_rate": res["success_rate"],
+            "settle_ticks": res["settle_ticks"], "reached_success": res["reached_success"],
             "ci95": [res["ci95_low"], res["ci95_high"]], "mean_max_reward": res["mean_max_reward"],
             "mean_final_reward": res["mean_final_reward"], "mean_length": res["mean_length"],
             "inference_ms_per_chunk": res["inference_ms_per_chunk"], "eval_minutes": res["wall_s"] / 60.0,

@@ -191,8 +191,8 @@ class SequenceDataset(Dataset):
 
 
 def naive_window(store: EpisodeStore, dataset: SequenceDataset, i: int) -> dict[str, np.ndarray]:
-    """The same window as `dataset[i]`, read by per-item Zarr slicing (the baseline the
-    benchmark compares against; also a cross-check in the tests)."""
+    """The same window as `dataset[i]`, read by per-item Zarr slicing (a cross-check in the tests;
+    `benchmarks/bench_sampler.py` compares against a replay-buffer sampler instead)."""
     obs, act, pad = dataset.indices(i)
     out = {k: store.array(k).get_orthogonal_selection((obs,)) for k in dataset.obs_keys}
     out[ACTION] = store.array(ACTION).get_orthogonal_selection((act,))

@@ -4,7 +4,10 @@ Runtime semantics match deployment: every env keeps a history of the last To
 observations (the first one repeated at the start), the policy predicts a
 chunk of Ta actions, the first Te (`n_action_steps`) are executed, then the
 policy predicts again. Envs of one wave run in lockstep, so one batched
-`predict_chunk` call serves all of them.
+`predict_chunk` call serves all of them. An episode counts as a success when
+the env's `success` holds for `settle_ticks` ticks after its first one (as
+`robot collect` requires of a demo), or when the env terminates on it;
+`reached_success` records episodes that touched success at least once.
 
 Usage:
     result = evaluate(policy, "so101_lift", EvalConfig(episodes=50, n_envs=10, videos=2), out_dir="eval/")
@@ -150,8 +153,9 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
             hist = [deque([o] * to, maxlen=to) for o in obs]
             queues: list[deque] = [deque() for _ in range(k)]
             done = [False] * k
-            rec = [{"episode": first + i, "seed": s, "success": False, "return": 0.0, "max_reward": -math.inf,
-                    "final_reward": 0.0, "length": 0} for i, s in enumerate(seeds)]
+            rec = [{"episode": first + i, "seed": s, "success": False, "reached_success": False, "return": 0.0,
+                    "max_reward": -math.inf, "final_reward": 0.0, "length": 0} for i, s in enumerate(seeds)]
+            streak = [0] * k  # consecutive ticks the env has reported success
             frames: list[list[np.ndarray] | None] = [
                 [env.render(camera)] if first + i < cfg.videos else None for i, env in enumerate(wave)]
             limit = min(episode_limit(env, cfg.max_steps) for env in wave)
@@ -181,7 +185,12 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                     rec[i]["max_reward"] = max(rec[i]["max_reward"], r)
                     rec[i]["final_reward"] = r
                     rec[i]["length"] += 1
-                    rec[i]["success"] |= bool(info.get("success", False))
+                    ok = bool(info.get("success", False))
+                    streak[i] = streak[i] + 1 if ok else 0
+                    rec[i]["reached_success"] |= ok
+                    # Held for settle_ticks ticks after the first, as collection requires (or the env ended
+                    # the episode on it): a cube that touches the goal and drops is not a success.
+                    rec[i]["success"] |= streak[i] > cfg.settle_ticks or (ok and term)
                     if frames[i] is not None:
                         frames[i].append(env.render(camera))
                     if term or trunc or (cfg.stop_on_success and rec[i]["success"]):
@@ -202,7 +211,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     lo, hi = wilson_interval(wins, n)
     result = {
         "task": task, "episodes": n, "n_envs": n_envs, "seed": cfg.seed, "successes": wins,
-        "success_rate": wins / n, "ci95_low": lo, "ci95_high": hi,
+        "success_rate": wins / n, "ci95_low": lo, "ci95_high": hi, "settle_ticks": cfg.settle_ticks,
+        "reached_success": sum(e["reached_success"] for e in episodes),
         "mean_return": float(np.mean([e["return"] for e in episodes])),
         "mean_max_reward": float(np.mean([e["max_reward"] for e in episodes])),
         "mean_final_reward": float(np.mean([e["final_reward"] for e in episodes])),

@@ -112,7 +112,10 @@ class EvalConfig:
     seed: seed of the first episode (episode i uses seed + i); keep it away from
         the collection seeds so evaluation scenes are unseen.
     max_steps: cap on env steps per episode (0: the task's own time limit).
-    stop_on_success: end an episode at its first success (the score is reached).
+    stop_on_success: end an episode once its success has held (the score is reached).
+    settle_ticks: ticks success must keep holding after its first tick to count,
+        as `robot collect` requires before it ends a demo (`LoopConfig.settle_ticks`);
+        a success the env ends the episode on (terminated) counts at once.
     videos: mp4s of the first `videos` episodes; `camera` ("" = first camera).
     every: evaluate during training every this many steps (0: only at the end);
         `train_episodes` rollouts each time (a quick estimate, `episodes` at the end).
@@ -125,6 +128,7 @@ class EvalConfig:
     seed: int = 100_000
     max_steps: int = 0
     stop_on_success: bool = True
+    settle_ticks: int = 5
     videos: int = 0
     camera: str = ""
     every: int = 0
@@ -135,6 +139,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.n_envs < 1:
             raise ConfigError(f"eval.episodes ({self.episodes}) and eval.n_envs ({self.n_envs}) must be >= 1")
+        if self.settle_ticks < 0:
+            raise ConfigError(f"eval.settle_ticks must be >= 0, got {self.settle_ticks}")
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,24 @@ def dotted_keys(cls: type = PipelineConfig, prefix: str = "") -> list[tuple[str,
 def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     """Plain dict of a pipeline config (YAML/JSON ready)."""
     return to_dict(cfg)
+
+
+def config_hash(cfg: Any) -> str:
+    """SHA-256 (16 hex digits) of a resolved config, to tell which preset version a result came from.
+
+    Machine-local paths (`data.path` of a PipelineConfig) are left out, so the same
+    preset and overrides hash the same on every machine. Benchmarks store it next
+    to their figures; `tests/test_results_fresh.py` recomputes it from the current
+    presets and fails when a figure's config has changed since it was measured.
+    """
+    import hashlib
+    import json
+
+    plain = to_dict(cfg)
+    if isinstance(cfg, PipelineConfig):
+        plain["data"].pop("path", None)
+    blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # ---- building and running a pipeline (torch imported lazily, inside the functions) ----

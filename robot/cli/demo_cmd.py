@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default=None,
                         help=f"registered task (default {DEFAULT_TASK}; {VLA_TASK} for --policy vla)")
     parser.add_argument("--policy", default=DEFAULT_POLICY, choices=("flow", "diffusion", "vla"),
-                        help=f"policy family (default {DEFAULT_POLICY}: fastest to high success on CPU)")
+                        help=f"policy family (default {DEFAULT_POLICY})")
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
     parser.add_argument("--episodes", type=int, default=200, help="scripted demonstrations to collect")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=100_000, help="seed of the first episode")
     parser.add_argument("--max-steps", type=int, default=0, help="cap per episode (0: the task's limit)")
     parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
+    parser.add_argument("--settle-ticks", type=int, default=5,
+                        help="ticks success must hold after its first to count (as `robot collect`)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="task config override, repeatable (e.g. --env max_steps=200)")
     parser.add_argument("--device", default="cpu", help="torch device for the policy")
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     policy = load_policy(ckpt, device=args.device)
     cfg = EvalConfig(episodes=args.episodes, n_envs=args.envs, seed=args.seed, max_steps=args.max_steps,
-                     videos=args.videos, camera=args.camera, inference_steps=args.inference_steps)
+                     videos=args.videos, camera=args.camera, inference_steps=args.inference_steps,
+                     settle_ticks=args.settle_ticks)
     result = evaluate(policy, task, cfg, out_dir=out, env_overrides=env_overrides)
     result["checkpoint"] = str(ckpt)
     (out / "eval.json").write_text(json.dumps(result, indent=1))

@@ -13,8 +13,9 @@ from hardware.teleop.keyboard import KeyboardConfig, KeyboardDevice
 from robot.interfaces import TeleopEvent
 
 
-def read_until(device, predicate, timeout=2.0):
-    """Merge readings until `predicate(merged)` holds (the reader thread needs a moment)."""
+def read_until(device, predicate, timeout=30.0):
+    """Merge readings until `predicate(merged)` holds (the reader thread needs a moment; the
+    generous timeout only matters on a stalled machine, a passing test returns at once)."""
     total = np.zeros(3)
     events, gripper = set(), None
     deadline = time.monotonic() + timeout

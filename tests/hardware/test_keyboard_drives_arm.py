@@ -7,10 +7,9 @@ import os
 import numpy as np
 import pytest
 
+import sim.registry as sim_registry
 from hardware.teleop import make_teleop
 from robot.runtime import ControlLoop, LoopConfig, Outcome
-
-sim_registry = pytest.importorskip("sim.registry")
 
 
 @pytest.mark.parametrize("keys, axis, sign", [(b"w" * 6, 0, 1.0), (b"a" * 6, 1, 1.0), (b"f" * 6, 2, -1.0)])

@@ -15,7 +15,8 @@ from policies.plots import plot_run
 from policies.registry import build_spec, make_policy
 from policies.train import MetricsLog
 from robot.metrics import wilson_interval
-from sim.registry import make_env
+from robot.specs import ArraySpec, PolicySpec
+from sim.registry import make_env, make_expert
 
 
 def tiny_policy(env, kind="flow", obs_keys=("state",)):
@@ -46,6 +47,104 @@ class RecordingPolicy:
         self.policy.reset()
 
 
+class ExpertPolicy:
+    """The task's scripted expert behind the Policy interface: one expert per env, chunks of one action.
+
+    The expert reads each env's privileged sim state directly, so it is bound to the
+    envs the evaluator steps (pass the same list as `evaluate(envs=...)`).
+    `hold_still=True` instead commands the joints' reset pose every tick: a policy
+    that cannot succeed.
+    """
+
+    def __init__(self, task, envs, hold_still=False):
+        bs = envs[0].body_spec
+        self.envs, self.hold_still = envs, hold_still
+        self.experts = [make_expert(task, env, seed=i) for i, env in enumerate(envs)]
+        self.spec = PolicySpec(observations={"state": bs.observations["state"]}, action_dim=bs.action.shape[0],
+                               n_obs_steps=1, horizon=1, n_action_steps=1, fps=bs.fps)
+        self.fresh, self.home = True, None
+
+    def reset(self):
+        self.fresh = True  # the evaluator resets the envs first, then the policy: plan on the next call
+
+    def predict_chunk(self, obs, noise=None, steps=None):
+        n = obs["state"].shape[0]
+        if self.fresh:
+            for expert in self.experts[:n]:
+                expert.reset(None)
+            self.home = [env.joint_positions.astype(np.float32) for env in self.envs[:n]]
+            self.fresh = False
+        if self.hold_still:
+            return np.stack(self.home)[:, None]
+        return np.stack([e.get_action(None).action for e in self.experts[:n]]).astype(np.float32)[:, None]
+
+
+@pytest.mark.parametrize("hold_still", [False, True])
+def test_eval_counts_an_expert_as_successes_and_a_still_arm_as_failures(hold_still):
+    """A policy that succeeds scores every episode; one that cannot scores none (real so101_lift)."""
+    envs = [make_env("so101_lift", cameras=()) for _ in range(2)]
+    policy = ExpertPolicy("so101_lift", envs, hold_still=hold_still)
+    cfg = EvalConfig(episodes=4, n_envs=2, max_steps=150)
+    result = evaluate(policy, "so101_lift", cfg, envs=envs, progress=False)
+    wins = 0 if hold_still else 4
+    assert result["successes"] == result["reached_success"] == wins
+    assert result["success_rate"] == wins / 4
+    assert (result["ci95_low"], result["ci95_high"]) == pytest.approx(wilson_interval(wins, 4))
+    for e in result["per_episode"]:
+        if hold_still:
+            assert e["length"] == 150 and not e["success"]
+        else:  # the episode ends once success has held settle_ticks ticks after its first one
+            assert e["success"] and e["length"] < 150
+
+
+class FlickerEnv:
+    """Test double: reports success on the ticks in `success_ticks` (1-based), reward 0, never terminates."""
+
+    def __init__(self, success_ticks, terminate_on_success=False, max_steps=40):
+        self.success_ticks, self.terminate, self.t = set(success_ticks), terminate_on_success, 0
+        self.config = type("Cfg", (), {"max_steps": max_steps})()
+
+    def reset(self, seed=None):
+        self.t = 0
+        return {"state": np.zeros(2, np.float32)}, {}
+
+    def step(self, action):
+        self.t += 1
+        ok = self.t in self.success_ticks
+        return {"state": np.zeros(2, np.float32)}, 0.0, ok and self.terminate, self.t >= 40, {"success": ok}
+
+
+class ZeroPolicy:
+    """Test double: zero actions in chunks of 4 for a (2,) state."""
+
+    spec = PolicySpec(observations={"state": ArraySpec((2,), "float32")},
+                      action_dim=1, n_obs_steps=1, horizon=4, n_action_steps=4, fps=10.0)
+
+    def reset(self):
+        pass
+
+    def predict_chunk(self, obs, noise=None, steps=None):
+        return np.zeros((obs["state"].shape[0], 4, 1), np.float32)
+
+
+def test_success_must_hold_for_settle_ticks_as_in_collection():
+    envs = [FlickerEnv(range(3, 7)),            # 4 ticks of success, then lost: touched, not held
+            FlickerEnv(range(10, 41)),          # holds from tick 10: counted at tick 10 + 5
+            FlickerEnv([12], terminate_on_success=True),  # the env ends the episode on success
+            FlickerEnv(range(36, 41))]          # still settling when the episode is cut at 40
+    result = evaluate(ZeroPolicy(), "flicker", EvalConfig(episodes=4, n_envs=4, settle_ticks=5),
+                      envs=envs, progress=False)
+    eps = result["per_episode"]
+    assert [e["success"] for e in eps] == [False, True, True, False]
+    assert [e["reached_success"] for e in eps] == [True, True, True, True]
+    assert [e["length"] for e in eps] == [40, 15, 12, 40]
+    assert result["successes"] == 2 and result["reached_success"] == 4
+    # settle_ticks=0 is the old first-tick rule: the flicker counts too
+    first_tick = evaluate(ZeroPolicy(), "flicker", EvalConfig(episodes=4, n_envs=4, settle_ticks=0),
+                          envs=envs, progress=False)
+    assert [e["success"] for e in first_tick["per_episode"]] == [True, True, True, True]
+
+
 def test_eval_writes_json_and_video_on_real_env(tmp_path):
     env = make_env("pusht")
     policy = tiny_policy(env)
@@ -54,8 +153,8 @@ def test_eval_writes_json_and_video_on_real_env(tmp_path):
     saved = json.loads((tmp_path / "eval.json").read_text())
     assert saved["episodes"] == 3 and len(saved["per_episode"]) == 3
     assert [e["seed"] for e in saved["per_episode"]] == [7, 8, 9]
-    assert 0.0 <= saved["success_rate"] <= 1.0
-    assert saved["ci95_low"] <= saved["success_rate"] <= saved["ci95_high"]
+    assert saved["successes"] == 0  # an untrained policy cannot cover the T in 10 steps
+    assert (saved["ci95_low"], saved["ci95_high"]) == pytest.approx(wilson_interval(0, 3))
     assert all(e["length"] == 10 for e in saved["per_episode"])  # untrained: runs to the cap
     assert 0.0 <= saved["mean_max_reward"] <= 1.0  # PushT reward is coverage
     assert len(result["videos"]) == 1

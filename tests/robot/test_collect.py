@@ -11,10 +11,8 @@ import time
 import numpy as np
 import pytest
 
+import data
 from robot.cli import main
-
-pytest.importorskip("sim.so101_lift")
-data = pytest.importorskip("data")
 
 
 def _check_store(path):
@@ -78,7 +76,7 @@ def test_keyboard_collect_runs_interactively_through_a_pty(tmp_path, capsys):
     master, slave = os.openpty()
     out = str(tmp_path / "kb.zarr")
 
-    def wait_for(cond, timeout=20.0):
+    def wait_for(cond, timeout=120.0):  # generous: a loaded machine is slow, a hang still ends
         deadline = time.monotonic() + timeout
         while not cond() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -116,8 +114,10 @@ def test_keyboard_collect_runs_interactively_through_a_pty(tmp_path, capsys):
     assert meta["source"] == "teleop" and meta["success"] is False and meta["length"] == 15
     ep = store.episode(0)
     assert ep["action"][-1, 5] == pytest.approx(1.745, abs=1e-3)  # gripper commanded fully open
-    # realtime: timestamps are wall-clock ticks at ~30 Hz
-    assert np.mean(np.diff(ep["timestamp"])) == pytest.approx(1 / 30, rel=0.2)
+    # realtime: timestamps are wall-clock tick starts on a 30 Hz grid, so 15 ticks span at least
+    # 14 periods (a loaded machine can only make them later; the fake-clock tests pin the arithmetic)
+    span = ep["timestamp"][-1] - ep["timestamp"][0]
+    assert 14 / 30 * 0.95 <= span < 14 / 30 * 20
 
 
 def test_collect_rejects_unknown_teleop(tmp_path, capsys):

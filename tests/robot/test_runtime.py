@@ -134,7 +134,9 @@ def test_scheduler_holds_rate_on_the_real_clock():
         s.begin()
         s.end()
     elapsed = time.monotonic() - t0
-    assert 0.19 <= elapsed < 0.35  # 20 deadlines of 10 ms; sleeping ends each on time
+    # 20 deadlines of 10 ms: never early. The upper bound is generous because a loaded 2-core
+    # machine can oversleep; the exact tick arithmetic is tested on the fake clock above.
+    assert 0.19 <= elapsed < 2.0
 
 
 def test_loop_records_every_tick_until_success_settles():
