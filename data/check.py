@@ -21,7 +21,8 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from data.store import SCHEMA, SCHEMA_VERSION, SOURCES
+from data.store import SCHEMA, SCHEMA_VERSION
+from data.writer import SOURCES
 from robot.keys import TIMESTAMP, is_image_key
 from robot.specs import ArraySpec
 
