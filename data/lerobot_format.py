@@ -129,6 +129,9 @@ def _features(store: EpisodeStore, opts: ExportOptions) -> dict[str, dict[str, A
                               "video.pix_fmt": preset.pix_fmt, "video.is_depth_map": False,
                               "video.fps": int(round(store.fps)), "video.channels": c, "has_audio": False}
         else:
+            if len(spec.shape) > 1:
+                raise StoreError(f"{store.path}: key {key!r} has shape {spec.shape}; LeRobot export takes "
+                                 "scalar and vector keys (and images) only")
             shape = list(spec.shape) or [1]
             ft = {"dtype": spec.dtype, "shape": shape, "names": list(spec.names) or None}
         features[name] = ft
