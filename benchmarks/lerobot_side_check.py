@@ -4,7 +4,7 @@ itself read by our importer; prints JSON and writes benchmarks/results/lerobot_s
 Needs the side environment (torch 2.9.1 + torchvision 0.24.1 + lerobot 0.4.4):
 
     bash benchmarks/lerobot_side_env.sh                 # once: creates .lerobot-env (~8 GB)
-    MUJOCO_GL=egl .venv/bin/python benchmarks/lerobot_side_check.py [--steps 90] [--codec h264-444]
+    MUJOCO_GL=egl .venv/bin/python benchmarks/lerobot_side_check.py [--steps 90] [--codec h264-rgb]
 
 (a) A store of rendered so101_lift episodes (2 cameras, jittered measured
 timestamps, instructions) is exported; LeRobot reads every frame with
@@ -155,7 +155,7 @@ def run(python: Path, work: Path, steps: int, codec: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=90)
-    ap.add_argument("--codec", default="h264-444")
+    ap.add_argument("--codec", default="h264-rgb")
     ap.add_argument("--python", type=Path, default=SIDE_PYTHON, help="the side environment's python")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "lerobot_side_check.json")
     args = ap.parse_args()

@@ -85,7 +85,7 @@ class ExportOptions:
 
     repo_id: str = "local/robot-stack"
     video: bool = True
-    codec: str = "h264-444"
+    codec: str = "h264-rgb"
     data_file_mb: float = DATA_FILE_MB
     video_file_mb: float = VIDEO_FILE_MB
     chunks_size: int = CHUNKS_SIZE
@@ -149,13 +149,29 @@ def _task_of(meta: dict[str, Any]) -> str:
 
 def export_lerobot(store_path: str | os.PathLike, out_dir: str | os.PathLike,
                    opts: ExportOptions = ExportOptions(), overwrite: bool = False) -> dict[str, Any]:
-    """Write the store at `store_path` as a LeRobot v3.0 dataset in `out_dir`; returns its info.json."""
+    """Write the store at `store_path` as a LeRobot v3.0 dataset in `out_dir`; returns its info.json.
+
+    Built in `<out_dir>.partial` and renamed into place at the end, so a failed
+    or interrupted export never leaves a half-written dataset under `out_dir`.
+    """
     store = EpisodeStore.open(store_path, readonly=True)
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise StoreError(f"{out} exists and is not empty; choose another folder or pass overwrite")
-        shutil.rmtree(out)
+    final = Path(out_dir)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise StoreError(f"{final} exists and is not empty; choose another folder or pass overwrite")
+    out = final.with_name(final.name + ".partial")
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        info = _write_dataset(store, out, opts)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    return info
+
+
+def _write_dataset(store: EpisodeStore, out: Path, opts: ExportOptions) -> dict[str, Any]:
     if store.num_episodes == 0:
         raise StoreError(f"{store.path} holds no episodes: nothing to export")
     if abs(store.fps - round(store.fps)) > 1e-9:
@@ -260,7 +276,7 @@ def import_lerobot(src_dir: str | os.PathLike, store_path: str | os.PathLike,
     specs = {from_lerobot_key(n): spec for n, spec in ds.specs.items()}
     store = EpisodeStore.create(store_path, fps=ds.fps, keys=specs, robot=robot or ds.robot,
                                 overwrite=overwrite)
-    try:
+    try:  # a failed import removes the store it created rather than leave part of the dataset
         for ep in ds.episodes():
             meta = dict(ep.meta)
             task, instruction = meta.pop("task", ""), meta.pop("instruction", ep.task)
@@ -269,6 +285,9 @@ def import_lerobot(src_dir: str | os.PathLike, store_path: str | os.PathLike,
             with store.begin_episode(task=task, instruction=instruction, source=source, **meta) as w:
                 w.extend({from_lerobot_key(n): v for n, v in ep.frames.items()})
                 w.commit(success=success, note=note, recorded_at=recorded_at)
+    except BaseException:
+        shutil.rmtree(store.path, ignore_errors=True)
+        raise
     finally:
         ds.close()
     return store

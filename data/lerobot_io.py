@@ -170,7 +170,8 @@ class LeRobotSource:
         self.features = info["features"]
         self.specs: dict[str, ArraySpec] = {}
         for name, ft in self.features.items():
-            if name in ("frame_index", "episode_index", "index", "task_index", "timestamp_measured"):
+            if name in ("frame_index", "episode_index", "index", "task_index", "timestamp_measured") \
+                    or ft["dtype"] == "string":  # indices are the store's own structure; no text arrays
                 continue
             shape = tuple(ft["shape"])
             if ft["dtype"] in ("video", "image"):

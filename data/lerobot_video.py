@@ -5,10 +5,11 @@ camera, one frame every 1/fps seconds; an episode is the span
 [from_timestamp, to_timestamp) of its file. Frames are uint8 (H, W, 3) RGB.
 
 Codec presets (measured on rendered 96x96 frames, see docs/data.md):
-- `h264-444` (default): libx264, yuv444p, qp 0: near-lossless, the RGB->YUV
-  rounding only (max abs error 2 of 255, mean < 0.5); plays in ffmpeg-based
-  readers (PyAV, torchcodec), not in every browser.
-- `h264-rgb`: libx264rgb, qp 0: bit-exact round trip, RGB H.264 (less common).
+- `h264-rgb` (default): libx264rgb, qp 0: bit-exact round trip; RGB H.264,
+  which ffmpeg-based readers decode (PyAV, torchcodec: LeRobot's reader reads
+  it bit-exactly, benchmarks/lerobot_side_check.py), browsers do not.
+- `h264-444`: libx264, yuv444p, qp 0: near-lossless, the RGB->YUV rounding
+  only (max abs error 2 of 255, mean < 0.5); about 20% smaller.
 - `av1`: libsvtav1, yuv420p, crf 30, what LeRobot records by default: small
   and lossy (chroma subsampling, quantization).
 """

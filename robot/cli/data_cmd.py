@@ -46,8 +46,8 @@ def _add_lerobot_arguments(sub) -> None:
     p.add_argument("--repo-id", default="local/robot-stack", help="recorded in info.json (robot_stack)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="cameras as mp4 videos (default) or as PNG images in the parquet files")
-    p.add_argument("--codec", default="h264-444",
-                   help="h264-444 (default): near-lossless, max error 2/255; h264-rgb: lossless; "
+    p.add_argument("--codec", default="h264-rgb",
+                   help="h264-rgb (default): lossless; h264-444: near-lossless (max error 2/255); "
                    "av1: small and lossy, as LeRobot records")
     p.add_argument("--data-file-mb", type=float, default=100.0, help="roll to a new data file past this")
     p.add_argument("--video-file-mb", type=float, default=200.0, help="roll to a new video file past this")
