@@ -263,7 +263,8 @@ def _write_dataset(store: EpisodeStore, out: Path, opts: ExportOptions) -> dict[
         "splits": {"train": f"0:{store.num_episodes}"}, "data_path": DATA_PATH,
         "video_path": VIDEO_PATH if preset is not None else None, "features": features,
         # Not read by LeRobot: the store's own specs (units, names, exact shapes) for a lossless import.
-        "robot_stack": {"specs": {to_lerobot_key(k): s.to_dict() for k, s in store.specs.items()}},
+        "robot_stack": {"specs": {to_lerobot_key(k): s.to_dict() for k, s in store.specs.items()},
+                        "repo_id": opts.repo_id},
     }
     (out / "meta" / "info.json").write_text(json.dumps(info, indent=4))
     return info

@@ -205,21 +205,26 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cli_export_check_import_and_user_errors(tmp_path, rollout):
+def test_cli_export_check_import_and_user_errors(tmp_path, rollout, capsys):
+    from robot.cli import main
+
     store = _store(tmp_path / "s.zarr", rollout, lengths=(5, 4))
     done = _cli("export", "--format", "lerobot", str(store.path), str(tmp_path / "lr"), "--repo-id", "me/lift")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["total_episodes"] == 2
-    done = _cli("check", str(tmp_path / "lr"))
-    assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr
-    done = _cli("import", str(tmp_path / "lr"), str(tmp_path / "back.zarr"))
-    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["total_episodes"] == 2 and summary["check"] is True and summary["repo_id"] == "me/lift"
+    assert main(["data", "check", str(tmp_path / "lr")]) == 0 and "OK" in capsys.readouterr().out
+    assert main(["data", "import", str(tmp_path / "lr"), str(tmp_path / "back.zarr")]) == 0
     assert EpisodeStore.open(tmp_path / "back.zarr").num_episodes == 2
+    capsys.readouterr()
     for args, message in [
         (("export", "--format", "lerobot", str(tmp_path / "nope.zarr"), str(tmp_path / "o")), "no zarr.json"),
         (("export", "--format", "lerobot", str(store.path), str(tmp_path / "lr")), "not empty"),
+        (("export", "--format", "lerobot", str(store.path), str(tmp_path / "o"), "--codec", "x"), "unknown video codec"),
         (("import", str(tmp_path / "s.zarr"), str(tmp_path / "x.zarr")), "no meta/info.json"),
         (("import", str(tmp_path / "lr"), str(tmp_path / "back.zarr")), "not empty"),
     ]:
-        done = _cli(*args)
-        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert main(["data", *args]) == 2, args  # an exception escaping here would fail the test
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err  # one line, no traceback
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
