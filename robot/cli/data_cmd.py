@@ -49,8 +49,8 @@ def _add_lerobot_arguments(sub) -> None:
     p.add_argument("--codec", default="h264-rgb",
                    help="h264-rgb (default): lossless; h264-444: near-lossless (max error 2/255); "
                    "av1: small and lossy, as LeRobot records")
-    p.add_argument("--data-file-mb", type=float, default=100.0, help="roll to a new data file past this")
-    p.add_argument("--video-file-mb", type=float, default=200.0, help="roll to a new video file past this")
+    p.add_argument("--data-file-mb", type=float, help="roll to a new data file past this (default 100)")
+    p.add_argument("--video-file-mb", type=float, help="roll to a new video file past this (default 200)")
     p.add_argument("--overwrite", action="store_true")
     p = sub.add_parser("import", help="read a LeRobot dataset v3.0 folder into a new store")
     p.add_argument("path", help="the LeRobot dataset folder (with meta/info.json)")
@@ -67,8 +67,9 @@ def _lerobot(args: argparse.Namespace) -> int:
     from data.lerobot_format import ExportOptions, export_lerobot, import_lerobot
 
     if args.data_command == "export":
-        opts = ExportOptions(repo_id=args.repo_id, video=args.video, codec=args.codec,
-                             data_file_mb=args.data_file_mb, video_file_mb=args.video_file_mb)
+        limits = {k: v for k, v in (("data_file_mb", args.data_file_mb), ("video_file_mb", args.video_file_mb))
+                  if v is not None}
+        opts = ExportOptions(repo_id=args.repo_id, video=args.video, codec=args.codec, **limits)
         info = export_lerobot(args.path, args.out, opts, overwrite=args.overwrite)
         rep = check_lerobot(args.out)
         for problem in rep.problems:  # our own export must pass: say so loudly if not

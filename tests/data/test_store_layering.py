@@ -16,6 +16,7 @@ import pytest
 import zarr
 
 from data import EpisodeStore, WriterBusyError, begin_episode
+from data.check import check_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from datastore_helpers import frames, make_store  # noqa: E402
@@ -52,6 +53,7 @@ def test_a_legacy_lock_file_is_removed_by_the_next_writer(tmp_path):
     (path / ".writer.lock").write_bytes(b"")  # left by an older version
     with pytest.warns(UserWarning, match="not recognized"):
         dict(zarr.open_group(path, mode="r").members(max_depth=None))
+    assert any(".writer.lock" in note for note in check_store(path).notes)
     with EpisodeStore.open(path).begin_episode() as w:
         w.extend(frames(1, 2))
         w.commit()
