@@ -194,6 +194,7 @@ class LeRobotSource:
                 self.specs[name] = ArraySpec.from_dict(spec)
         self.videos = [n for n, ft in self.features.items() if ft["dtype"] == "video"]
         self._readers: dict[str, tuple[Path, Any]] = {}
+        self._data: tuple[Path, pa.Table, np.ndarray] | None = None
 
     def _table(self, pattern: str) -> pa.Table:
         files = sorted(self.root.glob(pattern))
@@ -215,20 +216,31 @@ class LeRobotSource:
         start = round(float(row[f"videos/{name}/from_timestamp"]) * self.fps)
         return current[1].read(start, int(row["length"]))
 
+    def _data_file(self, row: dict[str, Any]) -> tuple[pa.Table, np.ndarray]:
+        """The data file of episode `row` (one file in memory at a time), rows sorted by
+        (episode_index, frame_index), and its episode_index column."""
+        path = self.root / self.info["data_path"].format(chunk_index=int(row["data/chunk_index"]),
+                                                         file_index=int(row["data/file_index"]))
+        if self._data is None or self._data[0] != path:
+            if not path.is_file():
+                raise StoreError(f"{path} is missing (episode {row['episode_index']}); run `robot data check`")
+            table = pq.read_table(path)
+            ep_col = table.column("episode_index").to_numpy()
+            order = np.lexsort((table.column("frame_index").to_numpy(), ep_col))
+            self._data = (path, table.take(order), ep_col[order])
+        return self._data[1], self._data[2]
+
     def episodes(self) -> Iterator[LeRobotEpisode]:
-        """Episodes in index order, frames sorted by frame_index."""
+        """Episodes in index order, frames sorted by frame_index; reads one data file at a time."""
         episodes = self._table("meta/episodes/*/*.parquet").sort_by("episode_index").to_pylist()
-        data = self._table("data/*/*.parquet")
-        ep_col = data.column("episode_index").to_numpy()
-        order = np.lexsort((data.column("frame_index").to_numpy(), ep_col))
-        data, ep_col = data.take(order), ep_col[order]
-        starts = np.searchsorted(ep_col, [r["episode_index"] for r in episodes])
-        for row, start in zip(episodes, starts, strict=True):
+        for row in episodes:
             n = int(row["length"])
-            rows = data.slice(int(start), n)
+            data, ep_col = self._data_file(row)
+            start = int(np.searchsorted(ep_col, row["episode_index"]))
+            rows = data.slice(start, n)
             if rows.num_rows != n or (rows.column("episode_index").to_numpy() != row["episode_index"]).any():
                 raise StoreError(f"{self.root}: episode {row['episode_index']} has {n} frames in meta/episodes "
-                                 "but not in data/; run `robot data check` on it")
+                                 "but not in its data file; run `robot data check` on it")
             frames: dict[str, np.ndarray] = {}
             for name, spec in self.specs.items():
                 if name in self.videos:
@@ -246,10 +258,11 @@ class LeRobotSource:
             yield LeRobotEpisode(frames, tasks[0] if tasks else "", meta)
 
     def close(self) -> None:
-        """Release open video files."""
+        """Release open video files and the cached data file."""
         for _, reader in self._readers.values():
             reader.close()
         self._readers.clear()
+        self._data = None
 
 
 def read_dataset(root: Path) -> LeRobotSource:
