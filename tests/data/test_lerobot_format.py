@@ -228,3 +228,30 @@ def test_cli_export_check_import_and_user_errors(tmp_path, rollout, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err  # one line, no traceback
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_import_of_a_dataset_without_our_extras(tmp_path, rollout):
+    """A dataset from elsewhere: no robot_stack specs, no episode metadata column, no measured clock."""
+    store = _store(tmp_path / "s.zarr", rollout, lengths=(8, 7))
+    root = tmp_path / "lr"
+    export_lerobot(store.path, root, ExportOptions(codec="h264-rgb"))
+    _edit_info(root, lambda i: (i.pop("robot_stack"), i["features"].pop("timestamp_measured"),
+                                i["features"]["observation.state"].update(names={"motors": list("abcdef")})))
+    _rewrite(root / "data/chunk-000/file-000.parquet", lambda t: t.drop_columns(["timestamp_measured"]))
+    _rewrite(root / "meta/episodes/chunk-000/file-000.parquet",
+             lambda t: t.drop_columns([c for c in t.column_names if c == "robot_stack/meta"
+                                       or c.startswith("stats/timestamp_measured")]))
+    stats = json.loads((root / "meta" / "stats.json").read_text())
+    stats.pop("timestamp_measured")
+    (root / "meta" / "stats.json").write_text(json.dumps(stats))
+    assert check_lerobot(root).ok
+    back = import_lerobot(root, tmp_path / "back.zarr")
+    assert back.specs["state"].names == tuple("abcdef") and back.specs["timestamp"].dtype == "float64"
+    np.testing.assert_array_equal(back.episode_ends, store.episode_ends)
+    for i in range(2):
+        meta, x, y = back.episode_meta(i), store.episode(i), back.episode(i)
+        assert meta["instruction"] == ["lift the cube 0", "so101_lift"][i]  # the LeRobot task string
+        assert meta["source"] == "teleop" and meta["success"] is None and meta["task"] == ""
+        for key in ("state", "action", "images.front", "images.wrist"):
+            np.testing.assert_array_equal(y[key], x[key])
+        np.testing.assert_allclose(y["timestamp"], np.arange(len(y["timestamp"])) / 30, atol=1e-6)
