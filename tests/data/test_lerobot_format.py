@@ -255,3 +255,24 @@ def test_import_of_a_dataset_without_our_extras(tmp_path, rollout):
         for key in ("state", "action", "images.front", "images.wrist"):
             np.testing.assert_array_equal(y[key], x[key])
         np.testing.assert_allclose(y["timestamp"], np.arange(len(y["timestamp"])) / 30, atol=1e-6)
+
+
+def test_export_refuses_what_the_format_cannot_hold(tmp_path):
+    from data.errors import StoreError
+
+    keys = {"state": ArraySpec((2,)), "action": ArraySpec((2,)), "contact_map": ArraySpec((3, 3))}
+    grid = EpisodeStore.create(tmp_path / "grid.zarr", fps=10, keys=keys)
+    with grid.begin_episode() as w:
+        w.extend({"state": np.zeros((2, 2)), "action": np.zeros((2, 2)), "contact_map": np.zeros((2, 3, 3))})
+        w.commit()
+    with pytest.raises(StoreError, match="'contact_map' has shape \\(3, 3\\)"):
+        export_lerobot(grid.path, tmp_path / "a")
+    odd = EpisodeStore.create(tmp_path / "odd.zarr", fps=12.5, keys={"state": ArraySpec((2,))})
+    with pytest.raises(StoreError, match="holds no episodes"):
+        export_lerobot(odd.path, tmp_path / "b")
+    with odd.begin_episode() as w:
+        w.extend({"state": np.zeros((2, 2))})
+        w.commit()
+    with pytest.raises(StoreError, match="fps 12.5 is not an integer"):
+        export_lerobot(odd.path, tmp_path / "b")
+    assert not any(tmp_path.glob("*.partial")) and not (tmp_path / "a").exists()
