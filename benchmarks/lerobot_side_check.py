@@ -37,7 +37,8 @@ from data.lerobot_check import check_lerobot  # noqa: E402
 from data.lerobot_format import ExportOptions, export_lerobot, import_lerobot  # noqa: E402
 from robot.specs import ArraySpec  # noqa: E402
 
-SIDE_PYTHON = REPO / ".lerobot-env" / "bin" / "python"
+SIDE_PYTHON = Path(os.environ.get("LEROBOT_SIDE_PYTHON", REPO / ".lerobot-env" / "bin" / "python"))
+"""The side environment's python; LEROBOT_SIDE_PYTHON points at one made elsewhere."""
 JOB = Path(__file__).resolve().parent / "lerobot_side_job.py"
 
 
