@@ -14,13 +14,13 @@ from data.errors import (
     StoreError,
     WriterBusyError,
 )
-from data.store import SCHEMA_VERSION, SOURCES, EpisodeStore
-from data.writer import EpisodeWriter
+from data.store import SCHEMA_VERSION, EpisodeStore
+from data.writer import SOURCES, EpisodeWriter, begin_episode
 
 __all__ = [
     "SCHEMA_VERSION", "SOURCES", "CorruptStoreError", "DataError", "EpisodeStore", "EpisodeWriter",
     "FrameError", "NotAStoreError", "SchemaVersionError", "SequenceDataset", "SpecMismatchError",
-    "StoreError", "WriterBusyError",
+    "StoreError", "WriterBusyError", "begin_episode",
 ]
 
 

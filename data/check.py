@@ -21,7 +21,9 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from data.store import SCHEMA, SCHEMA_VERSION, SOURCES
+from data.lock import LEGACY_LOCK_NAME
+from data.store import SCHEMA, SCHEMA_VERSION
+from data.writer import SOURCES
 from robot.keys import TIMESTAMP, is_image_key
 from robot.specs import ArraySpec
 
@@ -72,6 +74,9 @@ def check_store(path: str | os.PathLike, progress: bool = False) -> CheckReport:
         rep.problems.append(f"schema_version {attrs.get('schema_version')!r} is newer than "
                             f"{SCHEMA_VERSION}; update robot-stack")
         return rep
+    if (path / LEGACY_LOCK_NAME).exists():
+        rep.notes.append(f"{LEGACY_LOCK_NAME} left by an older version makes plain zarr warn on open; "
+                         "the next recording removes it (or delete it)")
     try:
         specs = {k: ArraySpec.from_dict(d) for k, d in attrs["specs"].items()}
     except Exception as e:

@@ -11,14 +11,14 @@ from, so they are recomputed only after episodes change.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from robot.keys import is_image_key
 
-if TYPE_CHECKING:
-    from data.store import EpisodeStore
+# Typed loosely on purpose: data/store.py imports this module (lazily), never the other way round.
+EpisodeStore = Any
 
 STAT_NAMES = ("min", "max", "mean", "std")
 

@@ -17,7 +17,7 @@ carries those rows unchanged and replaces the old one atomically. On open,
 the committed episodes are the written entries of `episode_ends` (trailing -1
 fill = slots resized but never written, by a recorder killed mid-commit);
 everything beyond them is ignored by readers and physically rolled back
-before the next episode is written (data/recording.py). Written entries that a
+before the next episode is written (`_rollback`, called by data/writer.py). Written entries that a
 crash cannot produce (not increasing, past an array's end) raise
 CorruptStoreError. `tests/data/test_episode_store.py` checks the atomic-rename
 behaviour of the installed Zarr, which all of this rests on. Durability
@@ -44,8 +44,6 @@ from data.errors import (
     SpecMismatchError,
     StoreError,
 )
-from data.lock import WriterLock
-from data.recording import SOURCES, RecordingMixin  # noqa: F401  (SOURCES re-exported)
 from robot.keys import is_image_key
 from robot.specs import ArraySpec
 
@@ -66,12 +64,14 @@ def _check_key_name(key: str) -> None:
         raise StoreError(f"key {key!r} cannot name a store array: use e.g. 'state' or 'images.front'")
 
 
-class EpisodeStore(RecordingMixin):
+class EpisodeStore:
     """A directory of episodes recorded at a fixed rate, with per-key specs.
 
     Build it with `create`, `open` or `open_or_create`. Frames are read with
     `episode(i)` (dict key -> (T, *shape) array) or, for training, through
-    `data.sampler.SequenceDataset`.
+    `data.sampler.SequenceDataset`. Recording goes through
+    `data.writer.begin_episode(store, ...)` (or `store.begin_episode(...)`),
+    which owns the writer lock; the store itself holds no writer state.
     """
 
     def __init__(self, path: Path, root: zarr.Group, readonly: bool) -> None:
@@ -88,8 +88,6 @@ class EpisodeStore(RecordingMixin):
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptStoreError(f"{self.path}/zarr.json: store attributes fps/specs are missing or "
                                     f"malformed ({type(e).__name__}: {e})") from None
-        self._writer = None
-        self._lock = WriterLock(self.path)
         self._stats_memo: tuple[str, dict] | None = None  # (episode_ends sha1, stats), see data/stats.py
         self.refresh()
 
@@ -215,8 +213,6 @@ class EpisodeStore(RecordingMixin):
         rows, cannot come from a crash (arrays and metadata are written before
         the entry) and raises CorruptStoreError naming the array and episode.
         """
-        if self._writer is not None:
-            raise StoreError(f"{self.path}: refresh() while an episode is being recorded")
         self._load_arrays()
         try:
             raw = np.asarray(self._ends_arr[:], dtype=np.int64)
@@ -343,6 +339,42 @@ class EpisodeStore(RecordingMixin):
                 self._meta_cache[i]["length"] = int(lengths[i])
         return [dict(self._meta_cache[i]) for i in range(self.num_episodes)]
 
+    # ---------------------------------------------------------------- commit protocol (data/writer.py)
+    def begin_episode(self, task: str = "", instruction: str = "", source: str = "teleop",
+                      **extra_meta: Any) -> Any:
+        """Same as `data.writer.begin_episode(self, ...)`: the recording entry point of the store contract
+        (docs/architecture.md) that `robot/runtime` codes against without importing `data/`."""
+        from data.writer import begin_episode  # one way: the writer module never imports this one
+
+        return begin_episode(self, task=task, instruction=instruction, source=source, **extra_meta)
+
+    def _rollback(self) -> None:
+        """Physically remove everything past the committed prefix (left by a crash or a discard).
+        Only under the writer lock."""
+        n, frames = self.num_episodes, self.num_frames
+        for arr in self._arrays.values():
+            if arr.shape[0] != frames:
+                arr.resize((frames, *arr.shape[1:]))
+        if self._raw_ends_len != n:
+            self._ends_arr.resize((n,))
+            self._raw_ends_len = n
+        if self._meta_arr.shape[0] != n:
+            self._meta_arr.resize((n,))
+        for partial in self.path.rglob("*.partial"):  # temp files of writes cut short by a kill
+            partial.unlink(missing_ok=True)
+
+    def _commit(self, meta: dict[str, Any], end: int) -> None:
+        """Make the episode ending at frame `end` durable: metadata row, then the episode_ends entry
+        (the commit point). Only under the writer lock, after the episode's rows are written."""
+        n = self.num_episodes
+        self._meta_arr.resize((n + 1,))
+        self._meta_arr[n] = json.dumps(meta)
+        self._ends_arr.resize((n + 1,))
+        self._ends_arr[n] = end  # the commit point
+        self._ends = np.append(self._ends, np.int64(end))
+        self._raw_ends_len = n + 1
+        self._meta_cache.pop(n, None)
+
     def stats(self, force: bool = False) -> dict[str, dict[str, np.ndarray]]:
         """Per-key normalization statistics {"min","max","mean","std"} (per dimension; images per channel).
 
@@ -362,6 +394,9 @@ class EpisodeStore(RecordingMixin):
     def _set_attr(self, name: str, value: Any) -> None:
         if not self.readonly:
             self._root.attrs[name] = value
+
+    def close(self) -> None:
+        """Nothing to release: a store handle holds no lock (writers hold and release their own)."""
 
     def __enter__(self) -> EpisodeStore:
         return self
@@ -387,5 +422,3 @@ def spec_differences(have: Mapping[str, ArraySpec], want: Mapping[str, ArraySpec
             out.append(f"key {k!r}: {a.shape} {a.dtype} vs {b.shape} {b.dtype}")
     return out
 
-
-# Imported for type hints and for `from data.store import EpisodeWriter` convenience.

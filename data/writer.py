@@ -7,21 +7,89 @@ store's committed end, so a 50 Hz control loop never waits on compression or
 disk. `commit` flushes the partial buffers, waits for the thread, then lets
 the store write the metadata row and the `episode_ends` entry (the commit
 point). See data/store.py for why this is crash-safe.
+
+Dependencies point one way: this module never imports data/store.py. It codes
+against `RecordableStore`, the few members of `EpisodeStore` a recording
+needs; `begin_episode(store, ...)` composes a store and a writer, and owns the
+writer lock for the episode's lifetime.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from data.errors import FrameError, StoreError
+from data.lock import WriterLock
 from robot.keys import is_image_key
+from robot.specs import ArraySpec
 
-if TYPE_CHECKING:
-    from data.store import EpisodeStore
+SOURCES = ("teleop", "scripted", "policy", "intervention")
+"""Where an episode's actions came from."""
+
+_RESERVED_META = {"task", "instruction", "source", "success", "note", "length", "recorded_at"}
+
+
+class RecordableStore(Protocol):
+    """What a recording needs of a store (`data.store.EpisodeStore` provides it)."""
+
+    path: Path
+    readonly: bool
+    specs: dict[str, ArraySpec]
+
+    @property
+    def num_episodes(self) -> int: ...
+
+    @property
+    def num_frames(self) -> int: ...
+
+    def array(self, key: str) -> Any: ...
+
+    def refresh(self) -> None: ...
+
+    def _rollback(self) -> None: ...
+
+    def _commit(self, meta: dict[str, Any], end: int) -> None: ...
+
+
+def begin_episode(store: RecordableStore, task: str = "", instruction: str = "", source: str = "teleop",
+                  **extra_meta: Any) -> EpisodeWriter:
+    """Start recording an episode into `store`; returns its writer (append ticks, then commit or discard).
+
+    Takes the store's writer lock (refused with WriterBusyError while another
+    writer, here or in another process, holds it), rolls back what a crash or a
+    discard left past the committed end, and starts the writer there. `source`
+    is one of teleop / scripted / policy / intervention; `extra_meta`
+    (JSON-serializable) is kept in the episode metadata.
+    """
+    if store.readonly:
+        raise StoreError(f"{store.path} is open read-only; open it with readonly=False to record")
+    if source not in SOURCES:
+        raise StoreError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    clash = _RESERVED_META & set(extra_meta)
+    if clash:
+        raise StoreError(f"extra metadata may not use reserved names {sorted(clash)}")
+    meta = {"task": str(task), "instruction": str(instruction), "source": source, **extra_meta}
+    try:
+        json.dumps(meta)
+    except TypeError as e:
+        raise StoreError(f"episode metadata must be JSON-serializable: {e}") from None
+    lock = WriterLock(store.path)
+    lock.acquire()
+    try:
+        store.refresh()
+        store._rollback()
+        return EpisodeWriter(store, start=store.num_frames, meta=meta, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
 
 
 class _KeyBuffer:
@@ -48,7 +116,7 @@ class _KeyBuffer:
 
 
 class EpisodeWriter:
-    """Records one episode into an `EpisodeStore`; get it from `store.begin_episode(...)`.
+    """Records one episode into a store; get it from `begin_episode(store, ...)` (or `store.begin_episode`).
 
     `append({key: value})` once per tick with every key of the store's specs
     (value shape = spec shape, dtype castable to the spec dtype without
@@ -56,8 +124,9 @@ class EpisodeWriter:
     Usable as a context manager: leaving the block without commit discards.
     """
 
-    def __init__(self, store: EpisodeStore, start: int, meta: dict[str, Any]) -> None:
+    def __init__(self, store: RecordableStore, start: int, meta: dict[str, Any], lock: WriterLock) -> None:
         self.store = store
+        self._lock = lock
         self.start = start
         self.meta = meta
         self.num_frames = 0
@@ -196,6 +265,8 @@ class EpisodeWriter:
             index = self.episode_index
             meta = {**self.meta, **extra_meta, "success": None if success is None else bool(success),
                     "note": str(note)}
+            meta["recorded_at"] = meta.get("recorded_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            meta.setdefault("episode_id", uuid.uuid4().hex)  # kept by copies: stable train/val split
             self.store._commit(meta, end)
         except BaseException:
             self._finish()
@@ -219,7 +290,7 @@ class EpisodeWriter:
     def _finish(self) -> None:
         self._done = True
         self._pool.shutdown(wait=True)
-        self.store._writer_done()
+        self._lock.release()
 
     def __enter__(self) -> EpisodeWriter:
         return self

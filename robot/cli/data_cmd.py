@@ -1,4 +1,4 @@
-"""`robot data info | check | merge | split | drop | keep`: inspect and edit episode stores.
+"""`robot data info | check | merge | split | drop | keep | export | import`: inspect, edit, convert stores.
 
 Heavy modules (zarr, numpy, torch) are imported inside `run` so `robot --help` stays fast.
 """
@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.add_argument("--episodes", action="store_true", help="also list every episode")
     p.add_argument("--stats", action="store_true", help="also print normalization statistics")
-    p = sub.add_parser("check", help="find every inconsistency; exits 1 when any is found")
+    p = sub.add_parser("check", help="find every inconsistency (of a store, or of a LeRobot dataset "
+                       "folder); exits 1 when any is found")
     p.add_argument("path")
     p = sub.add_parser("merge", help="concatenate stores with identical specs into a new store")
     p.add_argument("out")
@@ -33,6 +34,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("path")
         p.add_argument("episodes", help="comma-separated indices and ranges, e.g. 0,3,5-7")
         p.add_argument("--out")
+    _add_lerobot_arguments(sub)
+
+
+def _add_lerobot_arguments(sub) -> None:
+    # Defaults live in data/lerobot_format.py (ExportOptions); not imported here to keep --help fast.
+    p = sub.add_parser("export", help="write a store as a LeRobot dataset v3.0 folder")
+    p.add_argument("--format", choices=["lerobot"], required=True)
+    p.add_argument("path", help="the episode store (.zarr)")
+    p.add_argument("out", help="the dataset folder to create")
+    p.add_argument("--repo-id", default="local/robot-stack", help="recorded in info.json (robot_stack)")
+    p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
+                   help="cameras as mp4 videos (default) or as PNG images in the parquet files")
+    p.add_argument("--codec", default="h264-rgb",
+                   help="h264-rgb (default): lossless; h264-444: near-lossless (max error 2/255); "
+                   "av1: small and lossy, as LeRobot records")
+    p.add_argument("--data-file-mb", type=float, help="roll to a new data file past this (default 100)")
+    p.add_argument("--video-file-mb", type=float, help="roll to a new video file past this (default 200)")
+    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("import", help="read a LeRobot dataset v3.0 folder into a new store")
+    p.add_argument("path", help="the LeRobot dataset folder (with meta/info.json)")
+    p.add_argument("out", help="the episode store (.zarr) to create")
+    p.add_argument("--robot", help="robot name for the store (default: info.json robot_type)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _lerobot(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from data.lerobot_check import check_lerobot
+    from data.lerobot_format import ExportOptions, export_lerobot, import_lerobot
+
+    if args.data_command == "export":
+        limits = {k: v for k, v in (("data_file_mb", args.data_file_mb), ("video_file_mb", args.video_file_mb))
+                  if v is not None}
+        opts = ExportOptions(repo_id=args.repo_id, video=args.video, codec=args.codec, **limits)
+        info = export_lerobot(args.path, args.out, opts, overwrite=args.overwrite)
+        rep = check_lerobot(args.out)
+        for problem in rep.problems:  # our own export must pass: say so loudly if not
+            print(f"PROBLEM: {problem}", file=sys.stderr)
+        summary = {k: info[k] for k in ("codebase_version", "total_episodes", "total_frames", "total_tasks", "fps")}
+        print(json.dumps({**summary, "root": str(Path(args.out)), "repo_id": args.repo_id, "check": rep.ok}))
+        return 0 if rep.ok else 1
+    store = import_lerobot(args.path, args.out, overwrite=args.overwrite, robot=args.robot)
+    print(json.dumps({"store": str(store.path), "episodes": store.num_episodes, "frames": store.num_frames,
+                      "keys": store.keys}))
+    return 0
 
 
 def _parse_episodes(text: str) -> list[int]:
@@ -92,8 +140,18 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from data.check import check_store
+    from pathlib import Path
 
+    from data.check import check_store
+    from data.lerobot_check import check_lerobot
+
+    if (Path(args.path) / "meta" / "info.json").is_file():  # a LeRobot dataset folder
+        rep = check_lerobot(args.path)
+        for problem in rep.problems:
+            print(f"PROBLEM: {problem}")
+        print(f"{args.path}: LeRobot dataset, {'; '.join(rep.notes) or 'unreadable'}: "
+              f"{'OK' if rep.ok else f'{len(rep.problems)} problem(s)'}")
+        return 0 if rep.ok else 1
     rep = check_store(args.path, progress=sys.stderr.isatty())
     for note in rep.notes:
         print(f"note: {note}")
@@ -117,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
             return _info(args)
         if action == "check":
             return _check(args)
+        if action in ("export", "import"):
+            try:
+                return _lerobot(args)
+            except StoreError as e:  # a missing store, a non-empty target, not a dataset: the user's to fix
+                print(f"robot data {action}: {e}", file=sys.stderr)
+                return 2
         if action == "merge":
             out = ops.merge_stores(args.inputs, args.out, overwrite=args.overwrite, progress=True)
             print(f"merged {len(args.inputs)} stores into {out.path}: {out.num_episodes} episodes")

@@ -74,7 +74,7 @@ def test_discard_resume_and_writer_lock(tmp_path):
     writer = store.begin_episode(task="t")
     with pytest.raises(WriterBusyError):
         store.begin_episode(task="t")
-    with pytest.raises(WriterBusyError, match="another process"):  # a second handle = another recorder
+    with pytest.raises(WriterBusyError, match="another writer"):  # a second handle = another recorder
         EpisodeStore.open(path).begin_episode(task="t")
     data = frames(9, 40)
     for t in range(40):

@@ -38,7 +38,7 @@ def test_drop_keep_merge_split(tmp_path):
     _assert_episode(kept, 0, 1, 23)
     _assert_episode(kept, 1, 3, 9)
     recording = EpisodeStore.open(path).begin_episode()  # a recorder holds the store
-    with pytest.raises(WriterBusyError, match="another process is recording"):
+    with pytest.raises(WriterBusyError, match="another writer"):
         drop_episodes(path, [0])
     recording.discard()
     dropped = drop_episodes(path, [0, -1])  # in place
