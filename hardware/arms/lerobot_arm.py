@@ -1,0 +1,359 @@
+"""SO-100 / SO-101 / Koch followers through lerobot's own robot and motor classes, in twin units.
+
+`LeRobotArm` implements `robot.interfaces.Robot` plus `hold / safe_stop /
+faults`. It drives lerobot 0.3.2's unmodified `SO101Follower` /
+`SO100Follower` / `KochFollower` (imported lazily; extra `lerobot`) and maps
+their units onto the SO-101 twin's (see `hardware.arms.units`), so a policy
+trained on the twin runs unchanged: state and action (6,) float32 rad in the
+order shoulder_pan, shoulder_lift, elbow_flex, wrist_flex, wrist_roll, gripper,
+limits = the twin's actuator ranges.
+
+Connect checks, in order, each failing with one actionable error: the port
+exists and is not held by another connection; the calibration file exists
+where lerobot keeps it (`<calibration_dir or $HF_LEROBOT_CALIBRATION/robots/
+<type>>/<id>.json`); every servo answers; the servos' calibration registers
+match the file (else the file is from another arm). Then the goal of every
+servo is set to its present position before torque comes on, so nothing moves.
+
+Safety on the arm itself (the runtime's safety layer and watchdog sit above):
+commands are clipped to the joint limits and rate-limited to
+`max_step_rad` per tick from the previous command, derated when servos run
+hot; a fatal fault (servo health, silent servo, repeated read failures)
+latches `safe_stop()`, after which `send_action` only holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware.arms.ports import PortLock
+from hardware.arms.servo_health import ServoHealthConfig, ServoHealthMonitor
+from hardware.arms.units import JOINTS, JointMap, twin_body_spec, twin_joint_limits
+from robot import keys as K
+from robot.interfaces import Observation
+
+ARM_TYPES: dict[str, tuple[str, str, str]] = {
+    # kind: (lerobot module, robot class, config class); lerobot's calibration folder is the robot's `name`
+    "so101": ("lerobot.robots.so101_follower", "SO101Follower", "SO101FollowerConfig"),
+    "so100": ("lerobot.robots.so100_follower", "SO100Follower", "SO100FollowerConfig"),
+    "koch": ("lerobot.robots.koch_follower", "KochFollower", "KochFollowerConfig"),
+}
+LEROBOT_NAMES = {"so101": "so101_follower", "so100": "so100_follower", "koch": "koch_follower"}
+HEALTH_REGISTERS = {
+    "so101": ServoHealthConfig().registers,
+    "so100": ServoHealthConfig().registers,
+    "koch": (("temperature", "Present_Temperature"),),  # Dynamixel: no Feetech-style load/status registers
+}
+
+
+class CalibrationError(RuntimeError):
+    """The arm's calibration file is missing, unreadable or belongs to another arm."""
+
+
+class ArmFault(RuntimeError):
+    """The arm cannot run (servo missing at connect); the message names the joint."""
+
+
+@dataclass(frozen=True)
+class LeRobotArmConfig:
+    """A lerobot follower arm.
+
+    kind: so101 | so100 | koch. port: serial port of its bus. id: lerobot calibration id.
+    calibration_dir: folder of `<id>.json` ('' = lerobot's default for the arm type).
+    use_degrees: lerobot body-joint units (degrees; else [-100, 100] of the range); both map to rad.
+    signs / offsets_rad: per body joint, twin = sign * lerobot + offset (degrees mode).
+    fps: control rate, Hz. max_step_rad: per-tick change of the command, rad (before derating).
+    safe_stop: "hold" (keep torque, stay put) or "torque_off" (servos go limp).
+    max_read_failures: consecutive failed position reads before a safe stop.
+    health: servo health monitor settings (registers default per arm type).
+    """
+
+    kind: str = "so101"
+    port: str = "/dev/ttyACM0"
+    id: str = "follower"
+    calibration_dir: str = ""
+    use_degrees: bool = True
+    signs: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    offsets_rad: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    fps: float = 30.0
+    max_step_rad: float = 0.15
+    safe_stop: str = "hold"
+    max_read_failures: int = 3
+    health: ServoHealthConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARM_TYPES:
+            raise ValueError(f"arm kind {self.kind!r} unknown; choose one of {sorted(ARM_TYPES)}")
+        if self.safe_stop not in ("hold", "torque_off"):
+            raise ValueError(f"safe_stop must be 'hold' or 'torque_off', got {self.safe_stop!r}")
+        if self.max_step_rad <= 0:
+            raise ValueError(f"max_step_rad must be > 0, got {self.max_step_rad}")
+
+    def calibration_path(self) -> Path:
+        """Where lerobot keeps this arm's calibration file."""
+        if self.calibration_dir:
+            return Path(self.calibration_dir) / f"{self.id}.json"
+        base = Path(os.getenv("HF_LEROBOT_CALIBRATION",
+                              Path(os.getenv("HF_HOME", "~/.cache/huggingface")).expanduser() / "lerobot" / "calibration"))
+        return base.expanduser() / "robots" / LEROBOT_NAMES[self.kind] / f"{self.id}.json"
+
+
+def build_lerobot_robot(config: LeRobotArmConfig) -> Any:
+    """lerobot's follower for `config` (not connected), with calibration loaded from disk."""
+    import importlib
+
+    module, cls_name, cfg_name = ARM_TYPES[config.kind]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"the {config.kind} arm needs lerobot with motor support: pip install -e .[lerobot]") from None
+    cfg = getattr(mod, cfg_name)(port=config.port, id=config.id, use_degrees=config.use_degrees,
+                                 calibration_dir=config.calibration_path().parent)
+    return getattr(mod, cls_name)(cfg)
+
+
+class LeRobotArm:
+    """A lerobot follower as a `Robot` in the twin's units, with health monitoring and safe stop.
+
+    cameras: optional `{name: Camera}` (hardware.cameras) read with `read_latest()` into `images.<name>`;
+      each camera needs a `shape` (H, W, C) attribute for the body spec.
+    robot: an already built lerobot robot (tests); default builds one from `config`.
+    """
+
+    def __init__(self, config: LeRobotArmConfig | None = None, cameras: Mapping[str, Any] | None = None,
+                 robot: Any | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config or LeRobotArmConfig()
+        self.cameras = dict(cameras or {})
+        self.body_spec = twin_body_spec(self.config.kind, self.config.fps,
+                                        {n: tuple(c.shape) for n, c in self.cameras.items()})
+        low, high = twin_joint_limits()
+        self.map = JointMap(low, high, self.config.use_degrees, self.config.signs, self.config.offsets_rad)
+        self.low, self.high = np.asarray(low), np.asarray(high)
+        self._robot = robot
+        self._clock = clock
+        self._lock = PortLock(self.config.port, self.device)
+        self._connected = False
+        self._stopped = False
+        self.health: ServoHealthMonitor | None = None
+        self._faults: dict[str, str] = {}
+        self._last_state: np.ndarray | None = None
+        self._last_time = 0.0
+        self._last_goal: np.ndarray | None = None
+
+    @property
+    def device(self) -> str:
+        """How errors name this arm: kind, id and port."""
+        return f"{self.config.kind} arm {self.config.id!r} on {self.config.port}"
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the bus is open."""
+        return self._connected
+
+    # ------------------------------------------------------------- connect
+    def _load_calibration_file(self) -> dict[str, dict[str, int]]:
+        path = self.config.calibration_path()
+        how = (f"calibrate it with `lerobot-calibrate --robot.type={LEROBOT_NAMES[self.config.kind]} "
+               f"--robot.port={self.config.port} --robot.id={self.config.id}`")
+        if not path.is_file():
+            raise CalibrationError(f"{self.device}: no calibration file at {path}; {how} "
+                                   "(or set calibration_dir / HF_LEROBOT_CALIBRATION to where it is)")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CalibrationError(f"{self.device}: calibration file {path} is unreadable ({e}); {how}") from None
+        missing = [j for j in JOINTS if j not in data]
+        if missing:
+            raise CalibrationError(f"{self.device}: calibration file {path} has no entry for joints {missing} "
+                                   f"(it has {sorted(data)}): it is for another arm type; {how}")
+        return data
+
+    def _check_bus_calibration(self, file_cal: Mapping[str, Mapping[str, int]]) -> None:
+        on_bus = self._robot.bus.read_calibration()
+        wrong = []
+        for joint in JOINTS:
+            f, b = file_cal[joint], on_bus[joint]
+            keys = ("range_min", "range_max") + (("homing_offset",) if self.config.kind != "koch" else ())
+            if any(int(f[k]) != int(getattr(b, k)) for k in keys):
+                wrong.append(f"joint '{joint}' (id {b.id}): file {[int(f[k]) for k in keys]} vs servo "
+                             f"{[int(getattr(b, k)) for k in keys]} ({'/'.join(keys)})")
+        if wrong:
+            raise CalibrationError(f"{self.device}: calibration file {self.config.calibration_path()} does not match "
+                                   f"the servos, it is from another arm: {'; '.join(wrong)}. Use the id this arm was "
+                                   "calibrated with, or recalibrate with `lerobot-calibrate`")
+
+    def connect(self) -> None:
+        """Check port and calibration, open the bus, configure the servos and hold the present pose."""
+        if self._connected:
+            return
+        self._lock.acquire()
+        try:
+            file_cal = self._load_calibration_file()
+            if self._robot is None:
+                self._robot = build_lerobot_robot(self.config)
+            try:
+                self._robot.bus.connect()
+            except (ConnectionError, RuntimeError) as e:
+                raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}") from None
+            try:
+                self._check_bus_calibration(file_cal)
+                self._hold_present()  # goal = present before torque comes on
+                self._robot.configure()
+            except BaseException:
+                self._robot.bus.disconnect(disable_torque=False)
+                raise
+            for cam in self.cameras.values():
+                cam.connect()
+        except BaseException:
+            self._lock.release()
+            raise
+        motors = {m: self._robot.bus.motors[m].id for m in JOINTS}
+        health_cfg = self.config.health or ServoHealthConfig(registers=HEALTH_REGISTERS[self.config.kind],
+                                                             max_read_failures=self.config.max_read_failures)
+        self.health = ServoHealthMonitor(motors, self._read_health_register, health_cfg)
+        self._connected, self._stopped, self._faults = True, False, {}
+        self.get_observation()
+
+    def disconnect(self) -> None:
+        """Stop the cameras and close the bus (torque off, as lerobot does); never raises on a dead bus."""
+        if not self._connected:
+            return
+        for cam in self.cameras.values():
+            cam.disconnect()
+        bus = self._robot.bus
+        try:
+            bus.disconnect(disable_torque=True)
+        except (ConnectionError, RuntimeError, OSError):
+            # A servo in protection answers writes with an error; close the port anyway.
+            if bus.port_handler.is_open:
+                bus.port_handler.closePort()
+        self._connected = False
+        self._lock.release()
+
+    def __enter__(self) -> LeRobotArm:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    # ------------------------------------------------------------ bus helpers
+    def _read_health_register(self, register: str) -> dict[str, int]:
+        return self._robot.bus.sync_read(register, normalize=False)
+
+    def _hold_present(self) -> None:
+        raw = self._robot.bus.sync_read("Present_Position", normalize=False)
+        self._robot.bus.sync_write("Goal_Position", raw, normalize=False)
+        self._last_goal = None
+
+    def _silent_joints(self) -> list[str]:
+        """Ping every servo (after a failed read) to find the ones that stopped answering."""
+        silent = []
+        for joint in JOINTS:
+            motor = self._robot.bus.motors[joint]
+            if self._robot.bus.ping(motor.id) is None:
+                silent.append(f"servo '{joint}' (id {motor.id})")
+        return silent
+
+    # ------------------------------------------------------------- running
+    def faults(self) -> list[str]:
+        """Current faults, each naming the joint or device (empty: healthy); cheap, cached."""
+        own = list(self._faults.values())
+        return own + (self.health.faults() if self.health is not None else [])
+
+    def _fault(self, key: str, message: str) -> None:
+        self._faults.setdefault(key, message)
+
+    def get_observation(self) -> tuple[Observation, float]:
+        """`state` (6,) rad (+ `images.<cam>`) and its capture time; on a failed read the last one, stale."""
+        if not self._connected:
+            raise RuntimeError(f"{self.device} is not connected: call connect() first")
+        now = self._clock()
+        try:
+            reading = self._robot.get_observation()
+        except (ConnectionError, RuntimeError) as e:
+            self.health.record_read(False, "position read")
+            silent = self._silent_joints()
+            if silent:
+                self._fault("silent", f"{', '.join(silent)}: not answering on {self.config.port}")
+            elif self.health.read_failures >= self.health.config.max_read_failures:
+                self._fault("read", f"{self.device}: position reads failing: {str(e).strip()}")
+            if self.faults():
+                self.safe_stop()
+            if self._last_state is None:
+                raise ArmFault(f"{self.device}: first position read failed: {str(e).strip()}") from None
+            return self._observation(self._last_state), self._last_time
+        self.health.record_read(True)
+        state = self.map.to_twin(reading)
+        if not self._stopped:
+            self.health.track(self._last_goal, state, now, JOINTS)
+            self.health.poll(now)
+            if self.faults():
+                self.safe_stop()
+        self._last_state, self._last_time = state, now
+        return self._observation(state), now
+
+    def _observation(self, state: np.ndarray) -> Observation:
+        obs: Observation = {K.STATE: state.copy()}
+        for name, cam in self.cameras.items():
+            obs[K.image_key(name)] = cam.read_latest()[0]
+        return obs
+
+    def send_action(self, action: np.ndarray) -> np.ndarray:
+        """Clip to the joint limits, rate-limit (derated when hot), send; returns the (6,) rad sent.
+
+        After a safe stop nothing is sent and the held position is returned.
+        """
+        if not self._connected:
+            raise RuntimeError(f"{self.device} is not connected: call connect() first")
+        if self._stopped:
+            return self._held()
+        target = np.clip(np.asarray(action, dtype=np.float64).reshape(6), self.low, self.high)
+        if not np.all(np.isfinite(target)):
+            raise ValueError(f"{self.device}: non-finite action {action}")
+        ref = self._last_goal if self._last_goal is not None else self._last_state.astype(np.float64)
+        step = self.config.max_step_rad * self.health.speed_factor()
+        goal = np.clip(target, ref - step, ref + step)
+        sent = self._robot.send_action(self.map.to_lerobot(goal))
+        self._last_goal = self.map.to_twin(sent).astype(np.float64)
+        return self._last_goal.astype(np.float32)
+
+    def _held(self) -> np.ndarray:
+        return (self._last_state if self._last_state is not None else np.zeros(6)).astype(np.float32)
+
+    def hold(self) -> None:
+        """Command the measured position (stop moving, torque stays on)."""
+        if not self._connected:
+            return
+        try:
+            self._hold_present()
+        except (ConnectionError, RuntimeError):
+            pass  # a silent bus cannot be told to hold; the caller escalates to safe_stop
+
+    def safe_stop(self) -> None:
+        """Enter the configured safe state (hold or torque off) and latch it; idempotent, never raises."""
+        if self._stopped or not self._connected:
+            self._stopped = True
+            return
+        self._stopped = True
+        try:
+            if self.config.safe_stop == "torque_off":
+                self._robot.bus.disable_torque(num_retry=1)
+            else:
+                self._hold_present()
+        except (ConnectionError, RuntimeError, OSError):
+            pass  # servos in protection or off the bus: they already dropped torque or cannot hear us
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a safe stop is latched (reconnect to clear it)."""
+        return self._stopped
