@@ -73,6 +73,7 @@ class LeRobotArmConfig:
     fps: control rate, Hz. max_step_rad: per-tick change of the command, rad (before derating).
     safe_stop: "hold" (keep torque, stay put) or "torque_off" (servos go limp).
     max_read_failures: consecutive failed position reads before a safe stop.
+    connect_attempts: tries of the handshake + configure (a USB hiccup should not need a restart).
     health: servo health monitor settings (registers default per arm type).
     """
 
@@ -87,6 +88,7 @@ class LeRobotArmConfig:
     max_step_rad: float = 0.15
     safe_stop: str = "hold"
     max_read_failures: int = 3
+    connect_attempts: int = 2
     health: ServoHealthConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -200,17 +202,13 @@ class LeRobotArm:
             file_cal = self._load_calibration_file()
             if self._robot is None:
                 self._robot = build_lerobot_robot(self.config)
-            try:
-                self._robot.bus.connect()
-            except (ConnectionError, RuntimeError) as e:
-                raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}") from None
-            try:
-                self._check_bus_calibration(file_cal)
-                self._hold_present()  # goal = present before torque comes on
-                self._robot.configure()
-            except BaseException:
-                self._robot.bus.disconnect(disable_torque=False)
-                raise
+            for attempt in range(self.config.connect_attempts):
+                try:
+                    self._open_bus(file_cal)
+                    break
+                except ArmFault:
+                    if attempt + 1 == self.config.connect_attempts:
+                        raise
             for cam in self.cameras.values():
                 cam.connect()
         except BaseException:
@@ -221,7 +219,34 @@ class LeRobotArm:
                                                              max_read_failures=self.config.max_read_failures)
         self.health = ServoHealthMonitor(motors, self._read_health_register, health_cfg)
         self._connected, self._stopped, self._faults = True, False, {}
-        self.get_observation()
+        for attempt in range(self.config.max_read_failures):
+            try:
+                self.get_observation()
+                break
+            except ArmFault:
+                if attempt + 1 == self.config.max_read_failures:
+                    self.disconnect()
+                    raise
+
+    def _open_bus(self, file_cal: Mapping[str, Mapping[str, int]]) -> None:
+        """Handshake, check the servos' calibration, hold the present pose, configure (lerobot's own steps)."""
+        bus = self._robot.bus
+        try:
+            bus.connect()
+        except (ConnectionError, RuntimeError) as e:
+            if bus.port_handler.is_open:  # lerobot leaves it open when the handshake fails
+                bus.port_handler.closePort()
+            cause = f" ({e.__cause__})" if e.__cause__ else ""
+            raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}{cause}") from None
+        try:
+            self._check_bus_calibration(file_cal)
+            self._hold_present()  # goal = present before torque comes on
+            self._robot.configure()
+        except (ConnectionError, RuntimeError) as e:
+            bus.disconnect(disable_torque=False)
+            if isinstance(e, CalibrationError):
+                raise
+            raise ArmFault(f"{self.device}: configuring the servos failed: {str(e).strip()}") from None
 
     def disconnect(self) -> None:
         """Stop the cameras and close the bus (torque off, as lerobot does); never raises on a dead bus."""
@@ -247,7 +272,15 @@ class LeRobotArm:
         self.disconnect()
 
     # ------------------------------------------------------------ bus helpers
+    def _drain(self) -> None:
+        """Drop stale input: scservo_sdk does not, so a reply that came after its timeout would be
+        taken as the answer to the next read (e.g. a late Present_Load reply read as positions)."""
+        ser = getattr(self._robot.bus.port_handler, "ser", None)
+        if ser is not None:
+            ser.reset_input_buffer()
+
     def _read_health_register(self, register: str) -> dict[str, int]:
+        self._drain()
         return self._robot.bus.sync_read(register, normalize=False)
 
     def _hold_present(self) -> None:
@@ -279,14 +312,17 @@ class LeRobotArm:
             raise RuntimeError(f"{self.device} is not connected: call connect() first")
         now = self._clock()
         try:
+            self._drain()
             reading = self._robot.get_observation()
         except (ConnectionError, RuntimeError) as e:
+            # A lost or corrupted reply is retried on the next tick (the observation goes stale);
+            # after max_read_failures in a row, ping each servo to name the ones at fault, and stop.
             self.health.record_read(False, "position read")
-            silent = self._silent_joints()
-            if silent:
-                self._fault("silent", f"{', '.join(silent)}: not answering on {self.config.port}")
-            elif self.health.read_failures >= self.health.config.max_read_failures:
-                self._fault("read", f"{self.device}: position reads failing: {str(e).strip()}")
+            if self.health.read_failures >= self.health.config.max_read_failures and not self._stopped:
+                bad = self._silent_joints()
+                who = ", ".join(bad) if bad else self.device
+                self._fault("read", f"{who}: no valid reply (silent or corrupted packets) on {self.config.port} "
+                                    f"after {self.health.read_failures} failed reads: {str(e).strip()}")
             if self.faults():
                 self.safe_stop()
             if self._last_state is None:
