@@ -298,10 +298,17 @@ class LeRobotArm:
         return silent
 
     # ------------------------------------------------------------- running
-    def faults(self) -> list[str]:
-        """Current faults, each naming the joint or device (empty: healthy); cheap, cached."""
+    def _servo_faults(self) -> list[str]:
         own = list(self._faults.values())
         return own + (self.health.faults() if self.health is not None else [])
+
+    def faults(self) -> list[str]:
+        """Current faults, each naming the joint or device (empty: healthy); cheap, cached.
+
+        Servo faults latch a safe stop here; camera faults (no frames) are reported for the watchdog.
+        """
+        cams = [f for cam in self.cameras.values() for f in getattr(cam, "faults", list)()]
+        return self._servo_faults() + cams
 
     def _fault(self, key: str, message: str) -> None:
         self._faults.setdefault(key, message)
@@ -323,7 +330,7 @@ class LeRobotArm:
                 who = ", ".join(bad) if bad else self.device
                 self._fault("read", f"{who}: no valid reply (silent or corrupted packets) on {self.config.port} "
                                     f"after {self.health.read_failures} failed reads: {str(e).strip()}")
-            if self.faults():
+            if self._servo_faults():
                 self.safe_stop()
             if self._last_state is None:
                 raise ArmFault(f"{self.device}: first position read failed: {str(e).strip()}") from None
@@ -333,7 +340,7 @@ class LeRobotArm:
         if not self._stopped:
             self.health.track(self._last_goal, state, now, JOINTS)
             self.health.poll(now)
-            if self.faults():
+            if self._servo_faults():
                 self.safe_stop()
         self._last_state, self._last_time = state, now
         return self._observation(state), now
