@@ -138,7 +138,9 @@ class ServoHealthMonitor:
             return False
         kind, register = cfg.registers[self._next % len(cfg.registers)]
         self._next += 1
-        self._due = now + 1.0 / (cfg.rate_hz * len(cfg.registers))
+        period = 1.0 / (cfg.rate_hz * len(cfg.registers))
+        # Fixed cadence (not "period after the last read"), never a burst to catch up.
+        self._due = now + period if not np.isfinite(self._due) else max(self._due + period, now)
         self.reads += 1
         try:
             values = self.read_register(register)

@@ -95,10 +95,12 @@ class OpenCVCamera(ThreadedCamera):
 def list_opencv_cameras(max_index: int = 10) -> list[dict[str, object]]:
     """Cameras OpenCV can open: /dev/video* on Linux, else indices 0..max_index-1; each with its mode."""
     import glob
+    import sys
 
     import cv2
 
-    sources = sorted(glob.glob("/dev/video*")) or [str(i) for i in range(max_index)]
+    # Linux names every camera /dev/videoN; probing indices without one only makes OpenCV complain.
+    sources = sorted(glob.glob("/dev/video*")) if sys.platform.startswith("linux") else [str(i) for i in range(max_index)]
     found = []
     for src in sources:
         cap = cv2.VideoCapture(int(src) if src.isdigit() else src)
