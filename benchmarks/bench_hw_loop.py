@@ -1,0 +1,144 @@
+"""The control loop driving an SO-101 follower (lerobot's real driver) over the emulated Feetech bus.
+
+    python benchmarks/bench_hw_loop.py [--seconds 5] [--quick] [--out benchmarks/results/bench_hw_loop.json]
+
+For each rate (30, 50, 100 Hz) one episode of `ControlLoop` drives a
+`LeRobotArm` (lerobot 0.3.2 SO101Follower + FeetechMotorsBus) over the
+emulated bus on a pseudo-terminal, with a slow sine on every joint as the
+action source and the servo health monitor at its default 2 Hz. Per tick:
+the sync read of Present_Position (+ a health register when one is due) and
+the sync write of Goal_Position, in ms (p50 / p99 / max); the loop's period
+jitter (std, max), late ticks and missed deadlines; bus transactions per tick.
+A 10-tick warm-up episode runs first and is not measured. The emulator runs in this
+process on a thread, so a figure here is an upper bound on the host cost of a
+real bus minus the wire time (1 Mbaud: ~0.1 ms for a 6-servo sync read).
+os.getloadavg() is recorded: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+RANGES = {i: (1024, 3072) for i in range(1, 7)}
+
+
+class TimedArm:
+    """The arm with the time of each get_observation / send_action kept (ms)."""
+
+    def __init__(self, arm) -> None:
+        self.arm, self.body_spec = arm, arm.body_spec
+        self.read_ms: list[float] = []
+        self.write_ms: list[float] = []
+
+    @property
+    def is_connected(self) -> bool:
+        return self.arm.is_connected
+
+    def get_observation(self):
+        t = time.perf_counter()
+        out = self.arm.get_observation()
+        self.read_ms.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    def send_action(self, action):
+        t = time.perf_counter()
+        out = self.arm.send_action(action)
+        self.write_ms.append((time.perf_counter() - t) * 1e3)
+        return out
+
+
+class Sine:
+    """Teleop source: every joint follows 0.3 sin(2 pi 0.25 t) rad about zero (gripper about mid-range)."""
+
+    def __init__(self, fps: float, mid: np.ndarray) -> None:
+        self.fps, self.mid, self.k = fps, mid, 0
+
+    def connect(self): ...
+    def disconnect(self): ...
+    def reset(self, obs): self.k = 0
+
+    def get_action(self, obs):
+        from robot.interfaces import TeleopCommand
+
+        self.k += 1
+        return TeleopCommand((self.mid + 0.3 * np.sin(2 * np.pi * 0.25 * self.k / self.fps)).astype(np.float32))
+
+
+def _stats(a: list[float]) -> dict[str, float]:
+    x = np.asarray(a)
+    return {"p50": round(float(np.median(x)), 3), "p99": round(float(np.percentile(x, 99)), 3),
+            "max": round(float(x.max()), 3)}
+
+
+def run_rate(fps: float, seconds: float, calib_dir: str) -> dict:
+    """One realtime episode at `fps` for `seconds`; per-tick bus times and loop telemetry."""
+    from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
+    from hardware.emulators.feetech import FeetechBusEmulator
+    from robot.runtime import ControlLoop, LoopConfig
+
+    bus = FeetechBusEmulator(list(RANGES), positions={i: 2048 for i in RANGES})
+    for i, (lo, hi) in RANGES.items():
+        bus.set_calibration(i, lo, hi)
+    Path(calib_dir, "bench.json").write_text(json.dumps(bus.lerobot_calibration()))
+    with bus, LeRobotArm(LeRobotArmConfig(port=bus.port, id="bench", calibration_dir=calib_dir, fps=fps)) as arm:
+        timed = TimedArm(arm)
+        mid = np.zeros(6)
+        mid[5] = 0.5 * (arm.low[5] + arm.high[5])
+        ticks = int(seconds * fps)
+        warm = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=10))
+        warm.run_episode()  # warm-up: first reads, caches; not measured
+        timed.read_ms.clear()
+        timed.write_ms.clear()
+        requests0 = bus.n_requests
+        loop = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=ticks,
+                                                                    settle_ticks=10**6))
+        result = loop.run_episode()
+        health_reads, faults = arm.health.reads, arm.faults()
+    s = result.telemetry.summary()
+    return {
+        "fps_target": fps, "ticks": result.steps, "faults": faults,
+        "read_ms": _stats(timed.read_ms), "write_ms": _stats(timed.write_ms),
+        "period_ms_mean": round(s["period_ms_mean"], 3), "period_ms_std": round(s["period_ms_std"], 3),
+        "period_ms_max": round(s["period_ms_max"], 3), "late_ticks": s["late_ticks"],
+        "missed_deadlines": s["missed_deadlines"], "health_reads": health_reads,
+        "bus_requests_per_tick": round((bus.n_requests - requests0) / max(1, result.steps), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the rates, write and print the JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
+    p.add_argument("--quick", action="store_true", help="0.5 s per rate (a smoke test)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_hw_loop.json"))
+    args = p.parse_args(argv)
+    seconds = 0.5 if args.quick else args.seconds
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as calib:
+        rates = [run_rate(fps, seconds, calib) for fps in (30.0, 50.0, 100.0)]
+    out = {
+        "command": "python benchmarks/bench_hw_loop.py" + (" --quick" if args.quick else f" --seconds {seconds:g}"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_before": [round(x, 2) for x in load_before],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
+        "seconds_per_rate": seconds, "rates": rates,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
