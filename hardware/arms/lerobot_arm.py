@@ -24,8 +24,6 @@ latches `safe_stop()`, after which `send_action` only holds.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from hardware.arms.calibration import (
+    CalibrationError,
+    calibration_path,
+    check_bus_calibration,
+    load_calibration_file,
+)
 from hardware.arms.ports import PortLock
 from hardware.arms.servo_health import ServoHealthConfig, ServoHealthMonitor
 from hardware.arms.units import JOINTS, JointMap, twin_body_spec, twin_joint_limits
@@ -46,16 +50,11 @@ ARM_TYPES: dict[str, tuple[str, str, str]] = {
     "so100": ("lerobot.robots.so100_follower", "SO100Follower", "SO100FollowerConfig"),
     "koch": ("lerobot.robots.koch_follower", "KochFollower", "KochFollowerConfig"),
 }
-LEROBOT_NAMES = {"so101": "so101_follower", "so100": "so100_follower", "koch": "koch_follower"}
 HEALTH_REGISTERS = {
     "so101": ServoHealthConfig().registers,
     "so100": ServoHealthConfig().registers,
     "koch": (("temperature", "Present_Temperature"),),  # Dynamixel: no Feetech-style load/status registers
 }
-
-
-class CalibrationError(RuntimeError):
-    """The arm's calibration file is missing, unreadable or belongs to another arm."""
 
 
 class ArmFault(RuntimeError):
@@ -102,11 +101,7 @@ class LeRobotArmConfig:
 
     def calibration_path(self) -> Path:
         """Where lerobot keeps this arm's calibration file."""
-        if self.calibration_dir:
-            return Path(self.calibration_dir) / f"{self.id}.json"
-        base = Path(os.getenv("HF_LEROBOT_CALIBRATION",
-                              Path(os.getenv("HF_HOME", "~/.cache/huggingface")).expanduser() / "lerobot" / "calibration"))
-        return base.expanduser() / "robots" / LEROBOT_NAMES[self.kind] / f"{self.id}.json"
+        return calibration_path(self.kind, self.id, self.calibration_dir)
 
 
 def build_lerobot_robot(config: LeRobotArmConfig) -> Any:
@@ -162,44 +157,13 @@ class LeRobotArm:
         return self._connected
 
     # ------------------------------------------------------------- connect
-    def _load_calibration_file(self) -> dict[str, dict[str, int]]:
-        path = self.config.calibration_path()
-        how = (f"calibrate it with `lerobot-calibrate --robot.type={LEROBOT_NAMES[self.config.kind]} "
-               f"--robot.port={self.config.port} --robot.id={self.config.id}`")
-        if not path.is_file():
-            raise CalibrationError(f"{self.device}: no calibration file at {path}; {how} "
-                                   "(or set calibration_dir / HF_LEROBOT_CALIBRATION to where it is)")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CalibrationError(f"{self.device}: calibration file {path} is unreadable ({e}); {how}") from None
-        missing = [j for j in JOINTS if j not in data]
-        if missing:
-            raise CalibrationError(f"{self.device}: calibration file {path} has no entry for joints {missing} "
-                                   f"(it has {sorted(data)}): it is for another arm type; {how}")
-        return data
-
-    def _check_bus_calibration(self, file_cal: Mapping[str, Mapping[str, int]]) -> None:
-        on_bus = self._robot.bus.read_calibration()
-        wrong = []
-        for joint in JOINTS:
-            f, b = file_cal[joint], on_bus[joint]
-            keys = ("range_min", "range_max") + (("homing_offset",) if self.config.kind != "koch" else ())
-            if any(int(f[k]) != int(getattr(b, k)) for k in keys):
-                wrong.append(f"joint '{joint}' (id {b.id}): file {[int(f[k]) for k in keys]} vs servo "
-                             f"{[int(getattr(b, k)) for k in keys]} ({'/'.join(keys)})")
-        if wrong:
-            raise CalibrationError(f"{self.device}: calibration file {self.config.calibration_path()} does not match "
-                                   f"the servos, it is from another arm: {'; '.join(wrong)}. Use the id this arm was "
-                                   "calibrated with, or recalibrate with `lerobot-calibrate`")
-
     def connect(self) -> None:
         """Check port and calibration, open the bus, configure the servos and hold the present pose."""
         if self._connected:
             return
         self._lock.acquire()
         try:
-            file_cal = self._load_calibration_file()
+            file_cal = load_calibration_file(self.config, self.device)
             if self._robot is None:
                 self._robot = build_lerobot_robot(self.config)
             for attempt in range(self.config.connect_attempts):
@@ -239,7 +203,7 @@ class LeRobotArm:
             cause = f" ({e.__cause__})" if e.__cause__ else ""
             raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}{cause}") from None
         try:
-            self._check_bus_calibration(file_cal)
+            check_bus_calibration(self._robot.bus, file_cal, self.config, self.device)
             self._hold_present()  # goal = present before torque comes on
             self._robot.configure()
         except (ConnectionError, RuntimeError) as e:
