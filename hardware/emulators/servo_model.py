@@ -7,9 +7,10 @@ but has every behaviour a driver or health monitor must handle:
 
 - with torque on, the joint moves toward its (limit-clamped) goal with a
   proportional speed capped at `max_speed_ticks_s`;
-- effort = position error / `full_effort_error_ticks` plus any external load,
-  saturated at the Torque_Limit register; an external load above the limit
-  (or an injected stuck joint) stops the joint;
+- moving freely, effort = external load + `moving_effort` x speed fraction;
+  an external load at or above the Torque_Limit register (or an injected
+  stuck joint) stops the joint, which then pushes with effort = position
+  error / `full_effort_error_ticks` + external load, saturated at the limit;
 - effort above Overload_Torque (%) for Protection_Time (x 10 ms) sets the
   overload bit of Status (65) and drops torque, as the real servo does;
 - temperature rises with effort squared and relaxes to ambient; above
@@ -42,7 +43,8 @@ class ServoPhysics:
     full_effort_error_ticks: position error that demands full torque.
     heat_c_per_s: heating rate at full effort, deg C / s.
     cooling_tau_s: time constant of cooling back to `ambient_c`, s.
-    stall_current_ma: Present_Current at full effort, in 6.5 mA register steps scaled to mA.
+    stall_current_ma: current at full effort, mA (Present_Current counts 6.5 mA steps).
+    moving_effort: effort (fraction of full torque) of moving freely at full speed (friction, inertia).
     """
 
     max_speed_ticks_s: float = 3000.0
@@ -52,6 +54,7 @@ class ServoPhysics:
     cooling_tau_s: float = 60.0
     ambient_c: float = 28.0
     stall_current_ma: float = 2700.0
+    moving_effort: float = 0.3
 
 
 class ServoState:
@@ -129,11 +132,17 @@ class ServoState:
         limit = min(self.get(TORQUE_LIMIT), self.get(MAX_TORQUE_LIMIT)) / 1000.0
         if self.torque_on:
             error = self._goal() - self.pos
-            demand = max(-1.0, min(1.0, error / p.full_effort_error_ticks))
-            self.effort = max(-limit, min(limit, demand + self.external_load))
-            # An external load at or above the torque limit, or a jammed joint, holds it in place.
+            # An external load at or above the torque limit, or a jammed joint, holds it in place;
+            # then the position loop pushes against it with effort growing with the error.
             blocked = self.stuck or abs(self.external_load) >= limit
-            speed = 0.0 if blocked else max(-p.max_speed_ticks_s, min(p.max_speed_ticks_s, p.gain_per_s * error))
+            if blocked:
+                demand = max(-1.0, min(1.0, error / p.full_effort_error_ticks))
+                speed = 0.0
+                self.effort = max(-limit, min(limit, demand + self.external_load))
+            else:
+                speed = max(-p.max_speed_ticks_s, min(p.max_speed_ticks_s, p.gain_per_s * error))
+                friction = p.moving_effort * speed / p.max_speed_ticks_s
+                self.effort = max(-limit, min(limit, self.external_load + friction))
             step = max(-abs(error), min(abs(error), speed * dt))  # never overshoot the goal in one step
             self.pos += step
             self.velocity = step / dt
