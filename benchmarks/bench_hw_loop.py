@@ -8,10 +8,11 @@ emulated bus on a pseudo-terminal, with a slow sine on every joint as the
 action source and the servo health monitor at its default 2 Hz. Per tick:
 the sync read of Present_Position (+ a health register when one is due) and
 the sync write of Goal_Position, in ms (p50 / p99 / max); the loop's period
-jitter (std, max), late ticks and missed deadlines; bus transactions per tick.
-A 10-tick warm-up episode runs first and is not measured. The emulator runs in this
-process on a thread, so a figure here is an upper bound on the host cost of a
-real bus minus the wire time (1 Mbaud: ~0.1 ms for a 6-servo sync read).
+jitter (std, max), late ticks and missed deadlines.
+A 10-tick warm-up episode runs first and is not measured. The emulator runs as its own
+process (`python -m hardware.emulators.feetech`) on a pty, so a figure here is
+the host cost of the driver plus the emulator's reply time, without the wire
+time of a real bus (1 Mbaud: ~0.1 ms for a 6-servo sync read).
 os.getloadavg() is recorded: the machine may be shared.
 """
 
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RANGES = {i: (1024, 3072) for i in range(1, 7)}
+"""Servo id -> calibrated range (ticks) given to the emulator."""
 
 
 class TimedArm:
@@ -84,27 +87,32 @@ def _stats(a: list[float]) -> dict[str, float]:
 def run_rate(fps: float, seconds: float, calib_dir: str) -> dict:
     """One realtime episode at `fps` for `seconds`; per-tick bus times and loop telemetry."""
     from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
-    from hardware.emulators.feetech import FeetechBusEmulator
     from robot.runtime import ControlLoop, LoopConfig
 
-    bus = FeetechBusEmulator(list(RANGES), positions={i: 2048 for i in RANGES})
-    for i, (lo, hi) in RANGES.items():
-        bus.set_calibration(i, lo, hi)
-    Path(calib_dir, "bench.json").write_text(json.dumps(bus.lerobot_calibration()))
-    with bus, LeRobotArm(LeRobotArmConfig(port=bus.port, id="bench", calibration_dir=calib_dir, fps=fps)) as arm:
-        timed = TimedArm(arm)
-        mid = np.zeros(6)
-        mid[5] = 0.5 * (arm.low[5] + arm.high[5])
-        ticks = int(seconds * fps)
-        warm = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=10))
-        warm.run_episode()  # warm-up: first reads, caches; not measured
-        timed.read_ms.clear()
-        timed.write_ms.clear()
-        requests0 = bus.n_requests
-        loop = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=ticks,
-                                                                    settle_ticks=10**6))
-        result = loop.run_episode()
-        health_reads, faults = arm.health.reads, arm.faults()
+    # The emulator runs in its own process, as a real bus answers from its own hardware:
+    # in this process its thread would compete with the driver's busy-polling for the GIL.
+    cal = Path(calib_dir, "bench.json")
+    emu = subprocess.Popen([sys.executable, "-m", "hardware.emulators.feetech", "--ids", *map(str, RANGES),
+                            "--range", "1024", "3072", "--calibration-out", str(cal)],
+                           stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).resolve().parents[1]))
+    port = emu.stdout.readline().strip()
+    try:
+        with LeRobotArm(LeRobotArmConfig(port=port, id="bench", calibration_dir=calib_dir, fps=fps)) as arm:
+            timed = TimedArm(arm)
+            mid = np.zeros(6)
+            mid[5] = 0.5 * (arm.low[5] + arm.high[5])
+            ticks = int(seconds * fps)
+            warm = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=10))
+            warm.run_episode()  # warm-up: first reads, caches; not measured
+            timed.read_ms.clear()
+            timed.write_ms.clear()
+            loop = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=ticks,
+                                                                        settle_ticks=10**6))
+            result = loop.run_episode()
+            health_reads, faults = arm.health.reads, arm.faults()
+    finally:
+        emu.terminate()
+        emu.wait(timeout=10)
     s = result.telemetry.summary()
     return {
         "fps_target": fps, "ticks": result.steps, "faults": faults,
@@ -112,7 +120,6 @@ def run_rate(fps: float, seconds: float, calib_dir: str) -> dict:
         "period_ms_mean": round(s["period_ms_mean"], 3), "period_ms_std": round(s["period_ms_std"], 3),
         "period_ms_max": round(s["period_ms_max"], 3), "late_ticks": s["late_ticks"],
         "missed_deadlines": s["missed_deadlines"], "health_reads": health_reads,
-        "bus_requests_per_tick": round((bus.n_requests - requests0) / max(1, result.steps), 2),
     }
 
 

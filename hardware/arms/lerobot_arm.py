@@ -73,6 +73,7 @@ class LeRobotArmConfig:
     safe_stop: "hold" (keep torque, stay put) or "torque_off" (servos go limp).
     max_read_failures: consecutive failed position reads before a safe stop.
     connect_attempts: tries of the handshake + configure (a USB hiccup should not need a restart).
+    reply_timeout_ms: how long to wait for a servo's reply, ms (lerobot's Feetech default: 50).
     health: servo health monitor settings (registers default per arm type).
     """
 
@@ -88,6 +89,7 @@ class LeRobotArmConfig:
     safe_stop: str = "hold"
     max_read_failures: int = 3
     connect_attempts: int = 2
+    reply_timeout_ms: float = 50.0
     health: ServoHealthConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -96,12 +98,30 @@ class LeRobotArmConfig:
             raise ValueError(f"arm kind {self.kind!r} unknown; choose one of {sorted(ARM_TYPES)}")
         if self.safe_stop not in ("hold", "torque_off"):
             raise ValueError(f"safe_stop must be 'hold' or 'torque_off', got {self.safe_stop!r}")
+        if self.reply_timeout_ms <= 0:
+            raise ValueError(f"reply_timeout_ms must be > 0, got {self.reply_timeout_ms}")
         if self.max_step_rad <= 0:
             raise ValueError(f"max_step_rad must be > 0, got {self.max_step_rad}")
 
     def calibration_path(self) -> Path:
         """Where lerobot keeps this arm's calibration file."""
         return calibration_path(self.kind, self.id, self.calibration_dir)
+
+
+def set_reply_timeout(bus: Any, margin_ms: float) -> None:
+    """Wait `margin_ms` (plus the packet's wire time) for each servo reply on a lerobot bus.
+
+    lerobot's Feetech bus waits 50 ms (its own patch of scservo_sdk's timeout); a slow
+    USB-serial adapter (FTDI latency timer) or a loaded host can need more. This sets
+    the same per-transaction timeout hook lerobot sets, with another margin.
+    """
+    handler = bus.port_handler
+
+    def set_packet_timeout(packet_length: int) -> None:
+        handler.packet_start_time = handler.getCurrentTime()
+        handler.packet_timeout = handler.tx_time_per_byte * (packet_length + 3.0) + margin_ms
+
+    handler.setPacketTimeout = set_packet_timeout
 
 
 def build_lerobot_robot(config: LeRobotArmConfig) -> Any:
@@ -115,7 +135,9 @@ def build_lerobot_robot(config: LeRobotArmConfig) -> Any:
         raise ImportError(f"the {config.kind} arm needs lerobot with motor support: pip install -e .[lerobot]") from None
     cfg = getattr(mod, cfg_name)(port=config.port, id=config.id, use_degrees=config.use_degrees,
                                  calibration_dir=config.calibration_path().parent)
-    return getattr(mod, cls_name)(cfg)
+    robot = getattr(mod, cls_name)(cfg)
+    set_reply_timeout(robot.bus, config.reply_timeout_ms)
+    return robot
 
 
 class LeRobotArm:

@@ -1,8 +1,25 @@
-"""Fixtures shared by the teleop device tests."""
+"""Fixtures shared by the hardware tests."""
 
 import os
+import sys
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def fast_thread_switching():
+    """Hand the GIL over every 0.5 ms (default 5 ms) while a hardware test runs.
+
+    The emulated buses answer from a thread of the test process, while the driver
+    (scservo_sdk) busy-polls the port for the reply with a 50 ms timeout. With the
+    default interval, each of the emulator's few GIL hand-offs per reply can wait
+    5 ms, and on a loaded machine a reply then misses the driver's timeout. A real
+    bus answers from its own hardware, so only the in-process emulator needs this.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    yield
+    sys.setswitchinterval(before)
 
 
 @pytest.fixture
@@ -44,6 +61,8 @@ def so101_bus(tmp_path):
     import json
 
     pytest.importorskip("lerobot.robots.so101_follower")
+    from feetech_emulator import REPLY_TIMEOUT_MS
+
     from hardware.arms.lerobot_arm import LeRobotArmConfig
     from hardware.emulators.feetech import FeetechBusEmulator
 
@@ -55,4 +74,6 @@ def so101_bus(tmp_path):
         bus.set_calibration(i, lo, hi)
     (tmp_path / "follower.json").write_text(json.dumps(bus.lerobot_calibration()))
     with bus:
-        yield bus, LeRobotArmConfig(port=bus.port, id="follower", calibration_dir=str(tmp_path))
+        # A generous reply timeout: the emulator answers from a thread of this (possibly loaded) process.
+        yield bus, LeRobotArmConfig(port=bus.port, id="follower", calibration_dir=str(tmp_path),
+                                    reply_timeout_ms=REPLY_TIMEOUT_MS)

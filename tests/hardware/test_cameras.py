@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import time
@@ -71,7 +72,8 @@ def test_realsense_recording_plays_back_through_the_sdk(tmp_path):
     for sensor in sensors:
         sensor.stop()
         sensor.close()
-    del recorder, sensors  # closes the file
+    del recorder, sensors, sensor, syncer  # the last reference to the recorder closes (and unlocks) the file
+    gc.collect()
     assert os.path.getsize(path) > 0
     cam = make_camera("realsense", "front", playback=path, width=64, height=48, fps=30, depth=True,
                       playback_realtime=False)

@@ -27,7 +27,7 @@ def test_bench_hw_loop_quick(tmp_path):
     for r in data["rates"]:
         assert r["ticks"] == int(0.5 * r["fps_target"]) and r["faults"] == []
         assert 0 < r["read_ms"]["p50"] <= r["read_ms"]["max"] and r["write_ms"]["p50"] > 0
-        assert r["bus_requests_per_tick"] >= 2  # one sync read + one sync write at least
+        assert r["health_reads"] >= 1  # health registers were read between ticks
     assert len(data["machine"]["loadavg_before"]) == 3
 
 

@@ -17,7 +17,7 @@ from hardware.teleop.leader_arm import (
 from robot.specs import ArraySpec, BodySpec
 
 pytest.importorskip("lerobot.teleoperators.so101_leader")
-from feetech_emulator import FeetechBusEmulator  # noqa: E402
+from feetech_emulator import REPLY_TIMEOUT_MS, FeetechBusEmulator  # noqa: E402
 from lerobot.motors import MotorCalibration  # noqa: E402
 
 PRESENT_POSITION, MIN_LIMIT, MAX_LIMIT = 56, 9, 11
@@ -49,7 +49,8 @@ def leader_on_emulated_bus(tmp_path):
             bus.write_u16(i, MIN_LIMIT, lo)
             bus.write_u16(i, MAX_LIMIT, hi)
             bus.write_u16(i, PRESENT_POSITION, (lo + hi) // 2)
-        cfg = LeaderArmConfig(port=bus.port, id="test_leader", calibration_dir=str(tmp_path), use_degrees=True)
+        cfg = LeaderArmConfig(port=bus.port, id="test_leader", calibration_dir=str(tmp_path), use_degrees=True,
+                              reply_timeout_ms=REPLY_TIMEOUT_MS)
         leader = make_lerobot_leader(cfg)
         # The calibration file lerobot would have written after `lerobot-calibrate`.
         leader.calibration = {n: MotorCalibration(id=i, drive_mode=0, homing_offset=0, range_min=RANGES[i][0],
@@ -115,6 +116,7 @@ def test_robot_collect_records_the_leader_arm(leader_on_emulated_bus, tmp_path):
     # No terminal under pytest: no event keyboard, so the episode starts at once and ends on max steps.
     rc = main(["collect", "--task", "so101_lift", "--teleop", "leader", "--teleop-opt", f"port={cfg.port}",
                "--teleop-opt", f"id={cfg.id}", "--teleop-opt", f"calibration_dir={cfg.calibration_dir}",
+               "--teleop-opt", f"reply_timeout_ms={REPLY_TIMEOUT_MS}",
                "--episodes", "1", "--max-steps", "6", "--keep-failed", "--max-attempts", "1",
                "--out", out, "--no-progress"])
     assert rc == 1  # one attempt, not a success
