@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import select
 import sys
 import threading
 import time
-import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hardware.emulators.pty_bus import PtyBus
 from hardware.emulators.servo_model import (
     HOMING_OFFSET,
     MAX_LIMIT,
@@ -57,7 +55,7 @@ def status_packet(servo_id: int, data: bytes = b"", error: int = 0) -> bytes:
     return b"\xff\xff" + body + bytes([checksum(body)])
 
 
-class FeetechBusEmulator:
+class FeetechBusEmulator(PtyBus):
     """Emulated servos behind the slave side of a pty; `port` is the path a driver opens.
 
     servo_ids: ids on the bus. positions: initial Present_Position per id (ticks, default 2048).
@@ -75,13 +73,9 @@ class FeetechBusEmulator:
         self.lock = threading.RLock()
         self._clock = clock
         self._t = clock()
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+        super().__init__("feetech-emulator")
         self.requests: list[tuple[int, int]] = []  # (instruction, id) seen, for assertions
         self.n_requests = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="feetech-emulator", daemon=True)
 
     # ------------------------------------------------------------ registers
     @property
@@ -169,55 +163,30 @@ class FeetechBusEmulator:
             for s in self.servos.values():
                 s.advance(dt)
 
-    def start(self) -> FeetechBusEmulator:
-        """Start answering packets in a background thread."""
+    def _on_start(self) -> None:
         self._t = self._clock()
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and close the pty."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=1.0)
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> FeetechBusEmulator:
-        return self.start()
+        self.start()
+        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _split(self, buf: bytes) -> tuple[bytes | None, bytes]:
+        while True:
+            start = buf.find(b"\xff\xff")
+            if start < 0 or len(buf) < start + 4:
+                return None, buf
+            buf = buf[start:]
+            total = 4 + buf[3]
+            if len(buf) < total:
+                return None, buf
+            packet, buf = buf[:total], buf[total:]
+            if checksum(packet[2:-1]) == packet[-1]:
+                return packet, buf
+            # a real servo ignores a corrupt packet; the driver times out
 
-    def _serve(self) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            if not select.select([self.master], [], [], 0.02)[0]:
-                continue
-            try:
-                buf += os.read(self.master, 1024)
-            except OSError:
-                return
-            while True:
-                start = buf.find(b"\xff\xff")
-                if start < 0 or len(buf) < start + 4:
-                    break
-                buf = buf[start:]
-                total = 4 + buf[3]
-                if len(buf) < total:
-                    break
-                packet, buf = buf[:total], buf[total:]
-                if checksum(packet[2:-1]) != packet[-1]:
-                    continue  # a real servo ignores a corrupt packet; the driver times out
-                reply = self.handle(packet[2], packet[4], packet[5:-1])
-                if reply:
-                    try:
-                        os.write(self.master, reply)
-                    except OSError:
-                        return
+    def handle_packet(self, packet: bytes) -> bytes:
+        """Answer one checked instruction packet."""
+        return self.handle(packet[2], packet[4], packet[5:-1])
 
     def _reply(self, servo_id: int, data: bytes = b"") -> bytes:
         s = self.servos[servo_id]
