@@ -5,7 +5,7 @@ lerobot writes `<calibration_dir>/<id>.json` after `lerobot-calibrate`, with
 (`HF_LEROBOT_CALIBRATION` defaults to `$HF_HOME/lerobot/calibration`, i.e.
 ~/.cache/huggingface/lerobot/calibration). Each entry is a MotorCalibration:
 `{joint: {id, drive_mode, homing_offset, range_min, range_max}}`. The servos
-also hold range_min/max (and, on Feetech, the homing offset) in EEPROM, so a
+also hold range_min/max and the homing offset in EEPROM, so a
 file from another arm is caught by comparing the two.
 """
 
@@ -61,7 +61,7 @@ def load_calibration_file(config: Any, device: str) -> dict[str, dict[str, int]]
 def check_bus_calibration(bus: Any, file_cal: Mapping[str, Mapping[str, int]], config: Any, device: str) -> None:
     """Compare the file with the servos' EEPROM (lerobot `bus.read_calibration()`); name every joint that differs."""
     on_bus = bus.read_calibration()
-    keys = ("range_min", "range_max") + (("homing_offset",) if config.kind != "koch" else ())
+    keys = ("range_min", "range_max", "homing_offset")
     wrong = []
     for joint in JOINTS:
         f, b = file_cal[joint], on_bus[joint]

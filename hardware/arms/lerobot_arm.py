@@ -53,7 +53,8 @@ ARM_TYPES: dict[str, tuple[str, str, str]] = {
 HEALTH_REGISTERS = {
     "so101": ServoHealthConfig().registers,
     "so100": ServoHealthConfig().registers,
-    "koch": (("temperature", "Present_Temperature"),),  # Dynamixel: no Feetech-style load/status registers
+    # Dynamixel X: no load register in lerobot's table; Hardware_Error_Status has the same fatal bits.
+    "koch": (("temperature", "Present_Temperature"), ("status", "Hardware_Error_Status")),
 }
 
 

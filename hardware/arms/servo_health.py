@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 STATUS_BITS = {1: "input voltage error", 2: "angle sensor error", 4: "over-temperature (status bit)",
-               8: "over-current", 32: "overload (status bit)"}
-"""Feetech Status (65) bits and what they mean."""
-FATAL_STATUS = 4 | 8 | 32
+               8: "over-current / encoder error", 16: "electrical shock", 32: "overload (status bit)"}
+"""Feetech Status (65) and Dynamixel Hardware_Error_Status (70) bits: the fatal ones (4, 8, 32) agree."""
+FATAL_STATUS = 4 | 8 | 16 | 32
 
 
 @dataclass(frozen=True)
