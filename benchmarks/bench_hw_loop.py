@@ -84,7 +84,7 @@ def _stats(a: list[float]) -> dict[str, float]:
             "max": round(float(x.max()), 3)}
 
 
-def run_rate(fps: float, seconds: float, calib_dir: str) -> dict:
+def run_rate(fps: float, seconds: float, calib_dir: str, reply_timeout_ms: float = 50.0) -> dict:
     """One realtime episode at `fps` for `seconds`; per-tick bus times and loop telemetry."""
     from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
     from robot.runtime import ControlLoop, LoopConfig
@@ -97,7 +97,8 @@ def run_rate(fps: float, seconds: float, calib_dir: str) -> dict:
                            stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).resolve().parents[1]))
     port = emu.stdout.readline().strip()
     try:
-        with LeRobotArm(LeRobotArmConfig(port=port, id="bench", calibration_dir=calib_dir, fps=fps)) as arm:
+        with LeRobotArm(LeRobotArmConfig(port=port, id="bench", calibration_dir=calib_dir, fps=fps,
+                                         reply_timeout_ms=reply_timeout_ms)) as arm:
             timed = TimedArm(arm)
             mid = np.zeros(6)
             mid[5] = 0.5 * (arm.low[5] + arm.high[5])
@@ -128,18 +129,19 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
     p.add_argument("--quick", action="store_true", help="0.5 s per rate (a smoke test)")
+    p.add_argument("--reply-timeout-ms", type=float, default=50.0, help="servo reply timeout (lerobot's: 50)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_hw_loop.json"))
     args = p.parse_args(argv)
     seconds = 0.5 if args.quick else args.seconds
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as calib:
-        rates = [run_rate(fps, seconds, calib) for fps in (30.0, 50.0, 100.0)]
+        rates = [run_rate(fps, seconds, calib, args.reply_timeout_ms) for fps in (30.0, 50.0, 100.0)]
     out = {
         "command": "python benchmarks/bench_hw_loop.py" + (" --quick" if args.quick else f" --seconds {seconds:g}"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "seconds_per_rate": seconds, "rates": rates,
+        "seconds_per_rate": seconds, "reply_timeout_ms": args.reply_timeout_ms, "rates": rates,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))

@@ -375,13 +375,23 @@ class LeRobotArm:
             self._stopped = True
             return
         self._stopped = True
+        if self.config.safe_stop == "torque_off":
+            for joint in JOINTS:  # one by one: a silent servo must not keep the others powered
+                try:
+                    self._robot.bus.disable_torque(joint, num_retry=1)
+                except (ConnectionError, RuntimeError, OSError):
+                    pass  # in protection or off the bus: it dropped torque already or cannot hear us
+            return
         try:
-            if self.config.safe_stop == "torque_off":
-                self._robot.bus.disable_torque(num_retry=1)
-            else:
-                self._hold_present()
+            self._hold_present()
         except (ConnectionError, RuntimeError, OSError):
-            pass  # servos in protection or off the bus: they already dropped torque or cannot hear us
+            # A servo does not answer the position read: hold the others at the last measured pose
+            # (a sync write needs no reply).
+            if self._last_state is not None:
+                try:
+                    self._robot.send_action(self.map.to_lerobot(self._last_state))
+                except (ConnectionError, RuntimeError, OSError):
+                    pass
 
     @property
     def stopped(self) -> bool:

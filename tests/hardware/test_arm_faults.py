@@ -69,6 +69,18 @@ def test_servo_that_stops_answering_mid_run_stops_the_loop_naming_it(so101_bus):
         assert bus.servos[1].get(42) == bus.servos[1].get(56)  # the others hold where they are
 
 
+def test_torque_off_safe_stop_reaches_every_servo_that_answers(so101_bus):
+    bus, cfg = so101_bus
+    with LeRobotArm(dataclasses.replace(cfg, safe_stop="torque_off")) as arm:
+        assert all(s.table[40] == 1 for s in bus.servos.values())
+        bus.set_silent(2)
+        for _ in range(cfg.max_read_failures):
+            arm.get_observation()
+        assert arm.stopped and any("servo 'shoulder_lift' (id 2)" in f for f in arm.faults())
+        assert [i for i, s in bus.servos.items() if s.table[40] == 1] == [2]  # only the silent one kept torque
+        arm.safe_stop()  # idempotent
+
+
 def test_a_corrupted_packet_is_retried_but_repeated_ones_stop(so101_bus):
     bus, cfg = so101_bus
     with LeRobotArm(cfg) as arm:
