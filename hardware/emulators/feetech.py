@@ -16,7 +16,7 @@ Faults (each a method, for tests and demos): `set_silent(id)` (no reply),
 
 Run it standalone (prints the pty path; Ctrl-C stops it):
 
-    python -m hardware.emulators.feetech --ids 1 2 3 4 5 6 --calibration-out cal/so101_follower/emu.json
+    python -m hardware.emulators.feetech --ids 1 2 3 4 5 6 --lerobot-id follower
 """
 
 from __future__ import annotations
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="calibrated range written to every servo (ticks); servos start mid-range")
     p.add_argument("--calibration-out", default="",
                    help="also write the matching lerobot calibration JSON here (e.g. <calib dir>/so101_follower/<id>.json)")
+    p.add_argument("--lerobot-id", default="",
+                   help="also write it where lerobot looks for SO-101 follower <ID> "
+                        "($HF_LEROBOT_CALIBRATION/robots/so101_follower/<ID>.json)")
     args = p.parse_args(argv)
     lo, hi = args.range
     if not 0 <= lo < hi <= 4095:
@@ -256,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     bus = FeetechBusEmulator(args.ids, positions={i: (lo + hi) // 2 for i in args.ids})
     for i in args.ids:
         bus.set_calibration(i, lo, hi)
-    if args.calibration_out:
-        path = Path(args.calibration_out)
+    outs = [Path(args.calibration_out)] if args.calibration_out else []
+    if args.lerobot_id:
+        from hardware.arms.calibration import calibration_path
+
+        outs.append(calibration_path("so101", args.lerobot_id))
+    for path in outs:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(bus.lerobot_calibration(), indent=4))
     with bus:

@@ -124,13 +124,15 @@ def test_overload_and_over_temperature_protections_cut_torque():
 
 def test_cli_prints_its_pty_and_writes_the_calibration(tmp_path):
     cal = tmp_path / "so101_follower" / "emu.json"
+    env = {**os.environ, "HF_LEROBOT_CALIBRATION": str(tmp_path / "lerobot")}
     proc = subprocess.Popen([sys.executable, "-m", "hardware.emulators.feetech", "--ids", "1", "2", "3", "4", "5", "6",
-                             "--calibration-out", str(cal)], stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+                             "--calibration-out", str(cal), "--lerobot-id", "emu"], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), env=env)
     try:
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/") and os.path.exists(port)
         data = json.loads(cal.read_text())
+        assert json.loads((tmp_path / "lerobot" / "robots" / "so101_follower" / "emu.json").read_text()) == data
         assert data["gripper"] == {"id": 6, "drive_mode": 0, "homing_offset": 0, "range_min": 1024, "range_max": 3072}
         fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
         try:
