@@ -61,6 +61,8 @@ def test_follower_reads_and_moves_in_twin_radians(so101_bus):
         state = arm.get_observation()[0]["state"]
         assert state == pytest.approx(target, abs=5e-3)  # the emulated servos reached the goal
         assert arm.faults() == [] and arm.health.reads > 0
+        with pytest.raises(ValueError, match="non-finite"):
+            arm.send_action(np.full(6, np.nan, dtype=np.float32))
     assert bus.servos[1].table[40] == 0  # torque off on disconnect, as lerobot does
     assert (0x82, 0xFE) in bus.requests and (0x83, 0xFE) in bus.requests  # sync read + sync write
 
