@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +179,25 @@ def test_servo_missing_at_connect_is_named(so101_bus):
     bus.set_silent(6)
     with pytest.raises(ArmFault, match=r"\b6\b"):
         LeRobotArm(cfg).connect()
+
+
+def test_camera_that_stops_is_a_fault_of_the_arm_naming_it(so101_bus):
+    pytest.importorskip("pyrealsense2")
+    from hardware.cameras import make_camera
+    from hardware.emulators.realsense import EmulatedRealSense
+
+    bus, cfg = so101_bus
+    with EmulatedRealSense(depth=False) as emu:
+        cam = make_camera("realsense", "wrist", width=64, height=48, fps=30, device=emu.device,
+                          stale_after_s=0.2, frame_timeout_ms=50)
+        with LeRobotArm(cfg, cameras={"wrist": cam}) as arm:
+            assert arm.body_spec.observations["images.wrist"].shape == (48, 64, 3)
+            obs, _t = arm.get_observation()
+            assert obs["images.wrist"].shape == (48, 64, 3) and arm.faults() == []
+            emu.pause()
+            end = time.monotonic() + 3.0
+            while not arm.faults() and time.monotonic() < end:
+                time.sleep(0.02)
+            assert any("camera 'wrist'" in f and "no frame for" in f for f in arm.faults()), arm.faults()
+            assert not arm.stopped  # reported for the watchdog; the arm itself can still hold
+            arm.get_observation()  # and the loop still gets the last frame without waiting
