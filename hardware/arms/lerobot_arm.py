@@ -76,6 +76,8 @@ class LeRobotArmConfig:
     connect_attempts: tries of the handshake + configure (a USB hiccup should not need a restart).
     reply_timeout_ms: how long to wait for a servo's reply, ms (lerobot's Feetech default: 50).
     health: servo health monitor settings (registers default per arm type).
+    cameras: {name: {"kind": "opencv" | "realsense", ...camera config}}, built by `make_camera`
+      unless the arm is given camera objects; each gives `images.<name>`.
     """
 
     kind: str = "so101"
@@ -92,17 +94,24 @@ class LeRobotArmConfig:
     connect_attempts: int = 2
     reply_timeout_ms: float = 50.0
     health: ServoHealthConfig | None = None
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from robot.config import ConfigError
+
         if self.kind not in ARM_TYPES:
-            raise ValueError(f"arm kind {self.kind!r} unknown; choose one of {sorted(ARM_TYPES)}")
+            raise ConfigError(f"robot.kind: {self.kind!r} unknown; choose one of {sorted(ARM_TYPES)}")
         if self.safe_stop not in ("hold", "torque_off"):
-            raise ValueError(f"safe_stop must be 'hold' or 'torque_off', got {self.safe_stop!r}")
+            raise ConfigError(f"robot.safe_stop: must be 'hold' or 'torque_off', got {self.safe_stop!r}")
         if self.reply_timeout_ms <= 0:
-            raise ValueError(f"reply_timeout_ms must be > 0, got {self.reply_timeout_ms}")
+            raise ConfigError(f"robot.reply_timeout_ms: must be > 0, got {self.reply_timeout_ms}")
         if self.max_step_rad <= 0:
-            raise ValueError(f"max_step_rad must be > 0, got {self.max_step_rad}")
+            raise ConfigError(f"robot.max_step_rad: must be > 0, got {self.max_step_rad}")
+        for name, spec in self.cameras.items():
+            if not isinstance(spec, Mapping) or "kind" not in spec:
+                raise ConfigError(f"robot.cameras.{name}: needs a mapping with a 'kind' (opencv or realsense), "
+                                  f"got {spec!r}")
 
     def calibration_path(self) -> Path:
         """Where lerobot keeps this arm's calibration file."""
@@ -152,6 +161,11 @@ class LeRobotArm:
     def __init__(self, config: LeRobotArmConfig | None = None, cameras: Mapping[str, Any] | None = None,
                  robot: Any | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or LeRobotArmConfig()
+        if cameras is None and self.config.cameras:
+            from hardware.cameras import make_camera
+
+            cameras = {name: make_camera(spec["kind"], name, **{k: v for k, v in spec.items() if k != "kind"})
+                       for name, spec in self.config.cameras.items()}
         self.cameras = dict(cameras or {})
         self.body_spec = twin_body_spec(self.config.kind, self.config.fps,
                                         {n: tuple(c.shape) for n, c in self.cameras.items()})
@@ -168,6 +182,7 @@ class LeRobotArm:
         self._last_state: np.ndarray | None = None
         self._last_time = 0.0
         self._last_goal: np.ndarray | None = None
+        self._fk: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def device(self) -> str:
@@ -392,6 +407,14 @@ class LeRobotArm:
                     self._robot.send_action(self.map.to_lerobot(self._last_state))
                 except (ConnectionError, RuntimeError, OSError):
                     pass
+
+    def forward_kinematics(self, q: np.ndarray) -> np.ndarray:
+        """(3,) gripper-frame position (m, robot base frame) at joints `q` (>= 5,) rad, on the twin's model."""
+        if self._fk is None:
+            from hardware.teleop.arm_ik import arm_ik_for
+
+            self._fk = arm_ik_for(None)[0]
+        return self._fk(np.asarray(q, dtype=np.float64)[:5])
 
     @property
     def stopped(self) -> bool:

@@ -1,55 +1,67 @@
 """`make_robot` entries for the lerobot followers: `so101`, `so100`, `koch`.
 
-Merged into `hardware/registry.py`'s ROBOTS dict (owned by the deployment
-runtime). Each factory takes the keys of `LeRobotArmConfig` (port, id,
-calibration_dir, use_degrees, fps, max_step_rad, safe_stop, ...), an optional
-`health` dict (`ServoHealthConfig` keys) and an optional `cameras` dict
-`{name: {"kind": "opencv" | "realsense", ...camera config}}`; a wrong key or
-type is a `ConfigError` naming it.
+In the format of `hardware/registry.py`'s ROBOTS dict (owned by the
+deployment runtime): name -> ("module:RobotClass", "module:ConfigClass"); the
+registry builds the config with the strict loader (`from_dict`) and calls
+`RobotClass(config)`. Merge with `ROBOTS.update(ROBOT_ENTRIES)`. Config keys:
+those of `LeRobotArmConfig` (port, id, calibration_dir, use_degrees, signs,
+offsets_rad, fps, max_step_rad, safe_stop, max_read_failures,
+connect_attempts, reply_timeout_ms, health={...}, cameras={name: {kind, ...}}),
+e.g. `robot deploy --robot so101 --robot-opt port=/dev/ttyACM0 --robot-opt id=follower`.
+`make_arm` does what `make_robot` does, for this branch's tests and scripts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
 
 
-def make_lerobot_arm(kind: str, cameras: Mapping[str, Mapping[str, Any]] | None = None, **cfg: Any) -> LeRobotArm:
-    """A `LeRobotArm` of `kind` from plain config values (not connected); bad values raise ConfigError."""
-    from hardware.cameras import make_camera
+@dataclass(frozen=True)
+class SO101ArmConfig(LeRobotArmConfig):
+    """`LeRobotArmConfig` of an SO-101 follower (lerobot `so101_follower`)."""
+
+    kind: str = "so101"
+
+
+@dataclass(frozen=True)
+class SO100ArmConfig(LeRobotArmConfig):
+    """`LeRobotArmConfig` of an SO-100 follower (lerobot `so100_follower`)."""
+
+    kind: str = "so100"
+
+
+@dataclass(frozen=True)
+class KochArmConfig(LeRobotArmConfig):
+    """`LeRobotArmConfig` of a Koch follower (lerobot `koch_follower`, Dynamixel)."""
+
+    kind: str = "koch"
+
+
+ROBOT_ENTRIES: dict[str, tuple[str, str]] = {
+    "so101": ("hardware.arms.lerobot_arm:LeRobotArm", "hardware.arms.registry_entries:SO101ArmConfig"),
+    "so100": ("hardware.arms.lerobot_arm:LeRobotArm", "hardware.arms.registry_entries:SO100ArmConfig"),
+    "koch": ("hardware.arms.lerobot_arm:LeRobotArm", "hardware.arms.registry_entries:KochArmConfig"),
+}
+"""name -> (robot class, config class), as hardware/registry.py's ROBOTS."""
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_arm(name: str, **cfg: Any) -> LeRobotArm:
+    """A lerobot follower arm `name` from config keys (strict: a wrong key or value is a ConfigError)."""
     from robot.config import ConfigError, from_dict
 
-    try:
-        config = from_dict(LeRobotArmConfig, {**cfg, "kind": kind}, "robot")
-    except ConfigError:
-        raise
-    except ValueError as e:  # a value the config's own checks reject (kind, safe_stop, thresholds)
-        raise ConfigError(f"robot: {e}") from None
-    cams = {}
-    for name, spec in (cameras or {}).items():
-        spec = dict(spec)
-        if "kind" not in spec:
-            raise ConfigError(f"robot.cameras.{name}: needs a 'kind' (opencv or realsense)")
-        try:
-            cams[name] = make_camera(spec.pop("kind"), name, **spec)
-        except ValueError as e:
-            raise ConfigError(f"robot.cameras.{name}: {e}") from None
-    return LeRobotArm(config, cams)
-
-
-def _entry(kind: str) -> Callable[..., LeRobotArm]:
-    def make(**cfg: Any) -> LeRobotArm:
-        return make_lerobot_arm(kind, **cfg)
-
-    make.__doc__ = f"A lerobot {kind} follower arm (LeRobotArm) from config keys."
-    return make
-
-
-ROBOT_ENTRIES: dict[str, Callable[..., LeRobotArm]] = {
-    "so101": _entry("so101"),
-    "so100": _entry("so100"),
-    "koch": _entry("koch"),
-}
-"""name -> factory(**cfg), for hardware/registry.py's `make_robot`."""
+    if name not in ROBOT_ENTRIES:
+        raise KeyError(f"unknown arm {name!r}; registered: {', '.join(sorted(ROBOT_ENTRIES))}")
+    cls_ref, cfg_ref = ROBOT_ENTRIES[name]
+    config = from_dict(_load(cfg_ref), dict(cfg), name)
+    if config.kind != name:
+        raise ConfigError(f"{name}.kind: the {name!r} entry drives a {name} arm, not {config.kind!r}")
+    return _load(cls_ref)(config)

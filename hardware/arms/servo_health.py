@@ -57,15 +57,17 @@ class ServoHealthConfig:
     goal_timeout_s: float = 1.5
 
     def __post_init__(self) -> None:
+        from robot.config import ConfigError
+
         if self.rate_hz <= 0:
-            raise ValueError(f"health rate_hz must be > 0, got {self.rate_hz}")
+            raise ConfigError(f"health.rate_hz: must be > 0, got {self.rate_hz}")
         if not self.derate_temp_c < self.max_temp_c:
-            raise ValueError(f"derate_temp_c ({self.derate_temp_c}) must be below max_temp_c ({self.max_temp_c})")
+            raise ConfigError(f"health.derate_temp_c ({self.derate_temp_c}) must be below max_temp_c ({self.max_temp_c})")
         if not 0 < self.derate_min_factor <= 1:
-            raise ValueError(f"derate_min_factor must be in (0, 1], got {self.derate_min_factor}")
+            raise ConfigError(f"health.derate_min_factor: must be in (0, 1], got {self.derate_min_factor}")
         kinds = {k for k, _ in self.registers}
         if not kinds <= {"temperature", "load", "status"}:
-            raise ValueError(f"health register kinds must be temperature / load / status, got {sorted(kinds)}")
+            raise ConfigError(f"health.registers: kinds must be temperature / load / status, got {sorted(kinds)}")
 
 
 def decode_load_pct(raw: int) -> float:
