@@ -78,6 +78,7 @@ class LeRobotArmConfig:
     health: servo health monitor settings (registers default per arm type).
     cameras: {name: {"kind": "opencv" | "realsense", ...camera config}}, built by `make_camera`
       unless the arm is given camera objects; each gives `images.<name>`.
+    task: what the arm is doing, a label for records (the deploy runtime sets it; the arm ignores it).
     """
 
     kind: str = "so101"
@@ -95,6 +96,7 @@ class LeRobotArmConfig:
     reply_timeout_ms: float = 50.0
     health: ServoHealthConfig | None = None
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

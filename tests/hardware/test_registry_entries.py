@@ -18,7 +18,7 @@ def test_entries_build_arms_with_the_twin_spec_and_cameras(tmp_path):
                    cameras={"front": {"kind": "opencv", "source": "0", "width": 96, "height": 72}})
     assert isinstance(arm, LeRobotArm) and arm.config.health.rate_hz == 4.0
     assert arm.body_spec.fps == 50.0 and arm.body_spec.observations["images.front"].shape == (72, 96, 3)
-    koch = make_arm("koch", port="/dev/ttyUSB0")
+    koch = make_arm("koch", port="/dev/ttyUSB0", task="so101_lift")  # the deploy runtime passes its task
     assert koch.config.kind == "koch" and koch.body_spec.action.shape == (6,)
     assert koch.config.calibration_path().parts[-2:] == ("koch_follower", "follower.json")
 
