@@ -16,7 +16,7 @@ Faults (each a method, for tests and demos): `set_silent(id)` (no reply),
 
 Run it standalone (prints the pty path; Ctrl-C stops it):
 
-    python -m hardware.emulators.feetech --ids 1 2 3 4 5 6 --lerobot-id follower
+    python -m hardware.emulators.feetech --ids 1 2 3 4 5 6 --lerobot-id follower [--fault overheat:3:2.5]
 """
 
 from __future__ import annotations
@@ -240,6 +240,34 @@ class FeetechBusEmulator(PtyBus):
             return status_packet(servo_id, error=0x08)  # instruction error
 
 
+FAULTS = ("silent", "corrupt", "overload", "overheat", "stuck")
+"""Faults the CLI can schedule with --fault KIND:ID:AFTER_S."""
+
+
+def schedule_fault(bus: FeetechBusEmulator, spec: str) -> threading.Timer:
+    """Start a timer that injects `KIND:ID:AFTER_S` (e.g. overheat:3:2.5) into `bus`; ValueError if malformed."""
+    try:
+        kind, sid, after = spec.split(":")
+        servo_id, delay = int(sid), float(after)
+    except ValueError:
+        raise ValueError(f"--fault {spec!r}: expected KIND:ID:AFTER_S, e.g. overheat:3:2.5") from None
+    if kind not in FAULTS:
+        raise ValueError(f"--fault {spec!r}: kind must be one of {', '.join(FAULTS)}")
+    if servo_id not in bus.servos:
+        raise ValueError(f"--fault {spec!r}: no servo with id {servo_id} on the bus")
+    actions = {
+        "silent": lambda: bus.set_silent(servo_id),
+        "corrupt": lambda: bus.corrupt_replies(servo_id, 10**9),
+        "overload": lambda: bus.set_external_load(servo_id, 1.0),
+        "overheat": lambda: bus.set_temperature(servo_id, 75.0),
+        "stuck": lambda: bus.set_stuck(servo_id),
+    }
+    timer = threading.Timer(delay, actions[kind])
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m hardware.emulators.feetech`: serve an emulated bus until Ctrl-C."""
     p = argparse.ArgumentParser(prog="python -m hardware.emulators.feetech", description=__doc__.split("\n")[0])
@@ -251,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lerobot-id", default="",
                    help="also write it where lerobot looks for SO-101 follower <ID> "
                         "($HF_LEROBOT_CALIBRATION/robots/so101_follower/<ID>.json)")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND:ID:AFTER_S",
+                   help=f"inject a fault AFTER_S seconds after start ({', '.join(FAULTS)}), e.g. overheat:3:2.5")
     args = p.parse_args(argv)
     lo, hi = args.range
     if not 0 <= lo < hi <= 4095:
@@ -268,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(bus.lerobot_calibration(), indent=4))
     with bus:
+        try:
+            for spec in args.fault:
+                schedule_fault(bus, spec)
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
         print(bus.port, flush=True)
         try:
             while True:

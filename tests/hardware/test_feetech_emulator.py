@@ -148,3 +148,19 @@ def test_cli_prints_its_pty_and_writes_the_calibration(tmp_path):
                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
                              os.path.abspath(__file__)))))
     assert bad.returncode == 2 and "--range" in bad.stderr
+
+
+def test_cli_faults_are_scheduled_and_checked():
+    from hardware.emulators.feetech import schedule_fault
+
+    bus = FeetechBusEmulator([1, 2, 3])
+    try:
+        schedule_fault(bus, "overheat:3:0").join(timeout=5)
+        assert bus.servos[3].temp == pytest.approx(75.0, abs=0.01) and bus.servos[3].table[STATUS] & ERR_OVERHEAT
+        schedule_fault(bus, "silent:2:0").join(timeout=5)
+        assert bus.servos[2].silent
+        for bad, why in (("overheat:9:1", "no servo with id 9"), ("melt:1:1", "kind must be"), ("x", "KIND:ID")):
+            with pytest.raises(ValueError, match=why):
+                schedule_fault(bus, bad)
+    finally:
+        bus.close()
