@@ -241,7 +241,10 @@ class LeRobotArm:
             if bus.port_handler.is_open:  # lerobot leaves it open when the handshake fails
                 bus.port_handler.closePort()
             cause = f" ({e.__cause__})" if e.__cause__ else ""
-            raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}{cause}") from None
+            hint = (" A servo that is unplugged, or in protection (overload / over-temperature answers every "
+                    "packet with an error, which lerobot counts as missing), looks like this: check its cable, "
+                    "let it cool, power-cycle the arm.") if "Missing motor" in str(e) else ""
+            raise ArmFault(f"{self.device}: cannot open the servo bus: {str(e).strip()}{cause}{hint}") from None
         try:
             check_bus_calibration(self._robot.bus, file_cal, self.config, self.device)
             self._hold_present()  # goal = present before torque comes on

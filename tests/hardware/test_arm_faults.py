@@ -177,7 +177,11 @@ def test_calibration_from_another_arm_names_the_joints(so101_bus, tmp_path):
 def test_servo_missing_at_connect_is_named(so101_bus):
     bus, cfg = so101_bus
     bus.set_silent(6)
-    with pytest.raises(ArmFault, match=r"\b6\b"):
+    with pytest.raises(ArmFault, match=r"(?s)\b6\b.*power-cycle"):
+        LeRobotArm(cfg).connect()
+    bus.set_silent(6, False)
+    bus.set_temperature(2, 75.0)  # in protection: answers with an error, which lerobot counts as missing
+    with pytest.raises(ArmFault, match=r"(?s)- 2 .*in protection"):
         LeRobotArm(cfg).connect()
 
 
