@@ -17,7 +17,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
+from hardware.arms.arm_config import LeRobotArmConfig
+from hardware.arms.lerobot_arm import LeRobotArm
 
 
 @dataclass(frozen=True)

@@ -205,3 +205,15 @@ def test_camera_that_stops_is_a_fault_of_the_arm_naming_it(so101_bus):
             assert any("camera 'wrist'" in f and "no frame for" in f for f in arm.faults()), arm.faults()
             assert not arm.stopped  # reported for the watchdog; the arm itself can still hold
             arm.get_observation()  # and the loop still gets the last frame without waiting
+
+
+def test_camera_missing_at_connect_leaves_the_arm_closed(so101_bus):
+    pytest.importorskip("pyrealsense2")
+    from hardware.cameras import CameraError
+
+    bus, cfg = so101_bus
+    cfg = dataclasses.replace(cfg, cameras={"front": {"kind": "realsense", "serial": "999999999999"}})
+    for _ in range(2):  # the port was released and the bus closed: a retry gets the same answer, not "busy"
+        with pytest.raises(CameraError, match="serial 999999999999 is not connected"):
+            LeRobotArm(cfg).connect()
+    assert all(s.table[40] == 0 for s in bus.servos.values())  # torque off again
