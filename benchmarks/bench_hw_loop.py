@@ -6,8 +6,9 @@ For each rate (30, 50, 100 Hz) one episode of `ControlLoop` drives a
 `LeRobotArm` (lerobot 0.3.2 SO101Follower + FeetechMotorsBus) over the
 emulated bus on a pseudo-terminal, with a slow sine on every joint as the
 action source and the servo health monitor at its default 2 Hz. Per tick:
-the sync read of Present_Position (+ a health register when one is due) and
-the sync write of Goal_Position, in ms (p50 / p99 / max); the loop's period
+the sync read of Present_Position, and the sync write of Goal_Position,
+split into ticks without and with the health register read the arm does
+right after the write (when one is due), in ms (p50 / p99 / max); the loop's period
 jitter (std, max), late ticks and missed deadlines.
 A 10-tick warm-up episode runs first and is not measured. The emulator runs as its own
 process (`python -m hardware.emulators.feetech`) on a pty, so a figure here is
@@ -43,6 +44,7 @@ class TimedArm:
         self.arm, self.body_spec = arm, arm.body_spec
         self.read_ms: list[float] = []
         self.write_ms: list[float] = []
+        self.write_health_ms: list[float] = []  # send_action calls that also read a health register
 
     @property
     def is_connected(self) -> bool:
@@ -55,9 +57,11 @@ class TimedArm:
         return out
 
     def send_action(self, action):
+        reads = self.arm.health.reads
         t = time.perf_counter()
         out = self.arm.send_action(action)
-        self.write_ms.append((time.perf_counter() - t) * 1e3)
+        dt = (time.perf_counter() - t) * 1e3
+        (self.write_health_ms if self.arm.health.reads != reads else self.write_ms).append(dt)
         return out
 
 
@@ -107,6 +111,7 @@ def run_rate(fps: float, seconds: float, calib_dir: str, reply_timeout_ms: float
             warm.run_episode()  # warm-up: first reads, caches; not measured
             timed.read_ms.clear()
             timed.write_ms.clear()
+            timed.write_health_ms.clear()
             loop = ControlLoop(timed, Sine(fps, mid), None, LoopConfig(fps=fps, realtime=True, max_steps=ticks,
                                                                         settle_ticks=10**6))
             result = loop.run_episode()
@@ -118,6 +123,7 @@ def run_rate(fps: float, seconds: float, calib_dir: str, reply_timeout_ms: float
     return {
         "fps_target": fps, "ticks": result.steps, "faults": faults,
         "read_ms": _stats(timed.read_ms), "write_ms": _stats(timed.write_ms),
+        "write_then_health_read_ms": _stats(timed.write_health_ms),
         "period_ms_mean": round(s["period_ms_mean"], 3), "period_ms_std": round(s["period_ms_std"], 3),
         "period_ms_max": round(s["period_ms_max"], 3), "late_ticks": s["late_ticks"],
         "missed_deadlines": s["missed_deadlines"], "health_reads": health_reads,

@@ -257,7 +257,6 @@ class LeRobotArm:
         state = self.map.to_twin(reading)
         if not self._stopped:
             self.health.track(self._last_goal, state, now, JOINTS)
-            self.health.poll(now)
             if self._servo_faults():
                 self.safe_stop()
         self._last_state, self._last_time = state, now
@@ -286,19 +285,29 @@ class LeRobotArm:
         goal = np.clip(target, ref - step, ref + step)
         sent = self._robot.send_action(self.map.to_lerobot(goal))
         self._last_goal = self.map.to_twin(sent).astype(np.float64)
-        return self._last_goal.astype(np.float32)
+        sent_rad = self._last_goal.astype(np.float32)
+        self._poll_health()  # may safe-stop; what was sent stays what was sent
+        return sent_rad
+
+    def _poll_health(self) -> None:
+        """A due health read, after the tick's command went out: it costs slack time, not command latency."""
+        self.health.poll(self._clock())
+        if self._servo_faults():
+            self.safe_stop()
 
     def _held(self) -> np.ndarray:
         return (self._last_state if self._last_state is not None else np.zeros(6)).astype(np.float32)
 
     def hold(self) -> None:
-        """Command the measured position (stop moving, torque stays on)."""
+        """Command the measured position (stop moving, torque stays on); health keeps being read."""
         if not self._connected:
             return
         try:
             self._hold_present()
         except (ConnectionError, RuntimeError):
-            pass  # a silent bus cannot be told to hold; the caller escalates to safe_stop
+            return  # a silent bus cannot be told to hold; the caller escalates to safe_stop
+        if not self._stopped:
+            self._poll_health()
 
     def safe_stop(self) -> None:
         """Enter the configured safe state (hold or torque off) and latch it; idempotent, never raises."""
