@@ -53,6 +53,7 @@ from robot.interfaces import Observation
 __all__ = ["ARM_TYPES", "HEALTH_REGISTERS", "LEROBOT_NAMES", "ArmFault", "CalibrationError", "LeRobotArm",
            "LeRobotArmConfig", "build_lerobot_robot", "set_reply_timeout"]
 
+
 class LeRobotArm:
     """A lerobot follower as a `Robot` in the twin's units, with health monitoring and safe stop.
 
@@ -130,6 +131,7 @@ class LeRobotArm:
                                                              max_read_failures=self.config.max_read_failures)
         self.health = ServoHealthMonitor(motors, self._read_health_register, health_cfg)
         self._connected, self._stopped, self._faults = True, False, {}
+        self._last_state = None  # nothing from an earlier connection may pass for a measurement
         for attempt in range(self.config.max_read_failures):
             try:
                 self.get_observation()
