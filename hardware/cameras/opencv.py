@@ -18,6 +18,15 @@ import numpy as np
 from hardware.cameras.base import CameraError, Grab, ThreadedCamera
 
 
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError("OpenCV cameras need OpenCV: pip install -e .[lerobot] (it brings "
+                          "opencv-python-headless) or pip install opencv-python-headless") from None
+    return cv2
+
+
 @dataclass(frozen=True)
 class OpenCVCameraConfig:
     """source: device index ("0"), device path (/dev/video0) or video file. width/height/fps: requested
@@ -45,7 +54,7 @@ class OpenCVCamera(ThreadedCamera):
         self._next_t = 0.0
 
     def _open(self) -> None:
-        import cv2
+        cv2 = _cv2()
 
         src = self.config.source
         self._is_file = os.path.isfile(src)
@@ -69,7 +78,7 @@ class OpenCVCamera(ThreadedCamera):
         self._next_t = time.monotonic()
 
     def _grab(self) -> Grab | None:
-        import cv2
+        cv2 = _cv2()
 
         if self._is_file:  # pace a file at its fps
             delay = self._next_t - time.monotonic()
@@ -97,7 +106,7 @@ def list_opencv_cameras(max_index: int = 10) -> list[dict[str, object]]:
     import glob
     import sys
 
-    import cv2
+    cv2 = _cv2()
 
     # Linux names every camera /dev/videoN; probing indices without one only makes OpenCV complain.
     sources = sorted(glob.glob("/dev/video*")) if sys.platform.startswith("linux") else [str(i) for i in range(max_index)]
