@@ -35,6 +35,7 @@ class LeaderArmConfig:
     id: calibration id (lerobot looks up `<calibration_dir>/<id>.json`).
     use_degrees: read the arm joints in degrees (else in [-100, 100] of the range).
     signs / offsets_rad: per arm joint, follower = sign * leader + offset (degrees mode).
+    reply_timeout_ms: how long to wait for a servo's reply, ms (lerobot's default: 50).
     """
 
     port: str = "/dev/ttyACM0"
@@ -43,6 +44,7 @@ class LeaderArmConfig:
     use_degrees: bool = True
     signs: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
     offsets_rad: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    reply_timeout_ms: float = 50.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,4 +136,8 @@ def make_lerobot_leader(config: LeaderArmConfig) -> Any:
     kwargs: dict[str, Any] = {"port": config.port, "id": config.id, "use_degrees": config.use_degrees}
     if config.calibration_dir:
         kwargs["calibration_dir"] = Path(config.calibration_dir)
-    return SO101Leader(SO101LeaderConfig(**kwargs))
+    from hardware.arms.lerobot_arm import set_reply_timeout
+
+    leader = SO101Leader(SO101LeaderConfig(**kwargs))
+    set_reply_timeout(leader.bus, config.reply_timeout_ms)
+    return leader

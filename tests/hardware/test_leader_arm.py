@@ -8,7 +8,7 @@ import math
 import lerobot.teleoperators.so101_leader  # noqa: F401
 import numpy as np
 import pytest
-from feetech_emulator import FeetechBusEmulator
+from feetech_emulator import REPLY_TIMEOUT_MS, FeetechBusEmulator
 from lerobot.motors import MotorCalibration
 
 from hardware.teleop.leader_arm import (
@@ -43,20 +43,18 @@ def test_range_mode_maps_onto_follower_limits():
 
 
 @pytest.fixture
-def leader_on_emulated_bus(tmp_path, monkeypatch):
+def leader_on_emulated_bus(tmp_path):
     # The emulator answers from a Python thread that a loaded 2-core machine can stall for tens of
-    # milliseconds, past scservo's ~34 ms packet timeout (2 x LATENCY_TIMER + 2 ms). A generous
-    # timeout keeps these tests about the driver's bytes, not the scheduler; a bus that never
-    # answers still times out.
-    import scservo_sdk.port_handler
-
-    monkeypatch.setattr(scservo_sdk.port_handler, "LATENCY_TIMER", 500)
+    # milliseconds, past lerobot's 50 ms reply timeout. A generous timeout (REPLY_TIMEOUT_MS, set
+    # through the leader's config) keeps these tests about the driver's bytes, not the scheduler;
+    # a bus that never answers still times out.
     with FeetechBusEmulator(list(RANGES)) as bus:
         for i, (lo, hi) in RANGES.items():
             bus.write_u16(i, MIN_LIMIT, lo)
             bus.write_u16(i, MAX_LIMIT, hi)
             bus.write_u16(i, PRESENT_POSITION, (lo + hi) // 2)
-        cfg = LeaderArmConfig(port=bus.port, id="test_leader", calibration_dir=str(tmp_path), use_degrees=True)
+        cfg = LeaderArmConfig(port=bus.port, id="test_leader", calibration_dir=str(tmp_path), use_degrees=True,
+                              reply_timeout_ms=REPLY_TIMEOUT_MS)
         leader = make_lerobot_leader(cfg)
         # The calibration file lerobot would have written after `lerobot-calibrate`.
         leader.calibration = {n: MotorCalibration(id=i, drive_mode=0, homing_offset=0, range_min=RANGES[i][0],
@@ -121,6 +119,7 @@ def test_robot_collect_records_the_leader_arm(leader_on_emulated_bus, tmp_path):
     # No terminal under pytest: no event keyboard, so the episode starts at once and ends on max steps.
     rc = main(["collect", "--task", "so101_lift", "--teleop", "leader", "--teleop-opt", f"port={cfg.port}",
                "--teleop-opt", f"id={cfg.id}", "--teleop-opt", f"calibration_dir={cfg.calibration_dir}",
+               "--teleop-opt", f"reply_timeout_ms={REPLY_TIMEOUT_MS}",
                "--episodes", "1", "--max-steps", "6", "--keep-failed", "--max-attempts", "1",
                "--out", out, "--no-progress"])
     assert rc == 1  # one attempt, not a success
