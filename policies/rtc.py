@@ -1,0 +1,103 @@
+"""Real-time chunking (RTC): inpaint the next flow chunk from the actions already committed.
+
+Method (Black, Galliker, Levine, "Real-Time Execution of Action Chunking Flow
+Policies", Physical Intelligence 2025), written here from the paper's equations:
+while chunk k+1 is being computed, the robot keeps executing chunk k. The
+first d actions of the new chunk (d = inference delay in ticks) will be
+executed from the old chunk anyway, and the next ones should agree with it so
+the switch does not jump. At every Euler step of the flow (t from 0 = noise
+to 1 = data) the velocity v(x_t) is corrected by a guidance term pulling the
+predicted final chunk x1_hat = x_t + (1 - t) v towards the previous chunk's
+remaining actions Y under a soft mask W:
+
+    g   = [W * (Y - x1_hat)]^T  d x1_hat / d x_t        (one vector-Jacobian product)
+    v'  = v + min(beta, (1 - t) / (t r_t^2)) * g,   r_t^2 = (1 - t)^2 / (t^2 + (1 - t)^2)
+
+W is 1 over the first d actions (they are committed), decays to 0 by the end
+of the prefix (the previous chunk's remaining actions; exponential as in the
+paper, or linear), and is 0 beyond it. beta caps the guidance weight (5 in
+the paper's code; the raw weight is infinite at t = 0).
+
+Everything here is in the head's normalized action space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SCHEDULES = ("exp", "linear", "ones", "zeros")
+
+
+def soft_mask(horizon: int, prefix_len: int, delay: int, schedule: str = "exp") -> torch.Tensor:
+    """Prefix weights (Ta,): 1 for i < delay, decaying to 0 at i = prefix_len, 0 beyond.
+
+    schedule: "exp" c (e^c - 1) / (e - 1) with c = (P - i) / (P - d + 1) (the paper's),
+    "linear" c, "ones" 1 over the whole prefix, "zeros" 1 over the delay only.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown RTC schedule {schedule!r}; one of {SCHEDULES}")
+    p = max(0, min(int(prefix_len), horizon))
+    d = max(0, min(int(delay), p))
+    w = torch.zeros(horizon)
+    w[:d] = 1.0
+    idx = torch.arange(d, p, dtype=torch.float32)
+    if len(idx):
+        c = (p - idx) / (p - d + 1)
+        if schedule == "exp":
+            w[d:p] = c * (torch.exp(c) - 1.0) / (math.e - 1.0)
+        elif schedule == "linear":
+            w[d:p] = c
+        elif schedule == "ones":
+            w[d:p] = 1.0
+    return w
+
+
+def guidance_weight(t: float, max_weight: float) -> float:
+    """min(beta, (1 - t) / (t r_t^2)) with r_t^2 = (1 - t)^2 / (t^2 + (1 - t)^2); t in [0, 1]."""
+    if t <= 0.0:
+        return float(max_weight)
+    if t >= 1.0:
+        return 0.0
+    r2 = (1.0 - t) ** 2 / (t**2 + (1.0 - t) ** 2)
+    return float(min(max_weight, (1.0 - t) / (t * r2)))
+
+
+@dataclass
+class PrefixGuide:
+    """What guided sampling needs: target Y (B, Ta, Da) normalized, mask W (Ta,), cap beta.
+
+    `weights` records the guidance weight used at each step (inspection, tests).
+    """
+
+    target: torch.Tensor
+    mask: torch.Tensor
+    max_weight: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.max_weight <= 0:
+            raise ValueError(f"max_guidance_weight must be > 0, got {self.max_weight}")
+        self.weights: list[float] = []
+
+    @classmethod
+    def from_prefix(
+        cls, prefix: torch.Tensor, horizon: int, delay: int, schedule: str, max_weight: float
+    ) -> PrefixGuide:
+        """Guide from a normalized prefix (B, K, Da): padded to (B, Ta, Da), mask over its K steps."""
+        if prefix.dim() != 3:
+            raise ValueError(f"prefix must be (B, K, Da), got shape {tuple(prefix.shape)}")
+        k = min(prefix.shape[1], horizon)
+        target = torch.zeros(prefix.shape[0], horizon, prefix.shape[2], dtype=prefix.dtype, device=prefix.device)
+        target[:, :k] = prefix[:, :k]
+        mask = soft_mask(horizon, k, delay, schedule).to(device=prefix.device, dtype=prefix.dtype)
+        return cls(target, mask, max_weight)
+
+    def correction(self, x: torch.Tensor, v: torch.Tensor, x1_hat: torch.Tensor, t: float) -> torch.Tensor:
+        """Guidance term (B, Ta, Da) added to the velocity at time t; x requires grad, x1_hat built from it."""
+        err = (self.target - x1_hat) * self.mask[None, :, None]
+        (grad,) = torch.autograd.grad(x1_hat, x, grad_outputs=err.detach())
+        w = guidance_weight(t, self.max_weight)
+        self.weights.append(w)
+        return w * grad
