@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("robot.cli.train_cmd", "train a diffusion / flow / VLA policy on a store"),
     "eval": ("robot.cli.eval_cmd", "evaluate a policy checkpoint in simulation"),
     "demo": ("robot.cli.demo_cmd", "the main job: collect, train and evaluate on the default task"),
+    "serve": ("robot.cli.serve_cmd", "serve a policy checkpoint to remote robots over websockets"),
 }
 
 
