@@ -149,6 +149,7 @@ class PolicySource:
         self._stalled = 0
         self._serving: TimedChunk | None = None
         self._queue_depth = 0
+        self._last_request = -1
 
     # -- Teleop interface ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -171,6 +172,7 @@ class PolicySource:
         self._tick = 0
         self._stalled = 0
         self._serving = None
+        self._last_request = -1
         self._push(obs)
         if self.config.mode != "sync":
             self._request(0)
@@ -189,7 +191,11 @@ class PolicySource:
                 chunk = self.worker.run_now(self._make_request(tick))
                 self.stats.blocked_s += self.clock() - t0
                 self._take([chunk], tick)
-        elif not self.worker.busy and self.executor.remaining(tick) <= self.config.request_threshold * self.chunk_len:
+        elif (
+            tick > self._last_request
+            and not self.worker.busy
+            and self.executor.remaining(tick) <= self.config.request_threshold * self.chunk_len
+        ):
             self._request(tick)
             if not self.worker.threaded:
                 self._take(self.worker.poll(), tick)
@@ -268,4 +274,5 @@ class PolicySource:
         return InferenceRequest(self._batch(), tick, self.clock(), kwargs)
 
     def _request(self, tick: int) -> None:
+        self._last_request = tick
         self.worker.submit(self._make_request(tick))
