@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from robot.config import ConfigError, load_config
-from robot.runtime.inference import InferenceError, InferenceRequest, InferenceWorker, NonFiniteChunkError
+from robot.runtime.inference import (
+    InferenceError,
+    InferenceRequest,
+    InferenceWorker,
+    NonFiniteChunkError,
+)
 from robot.runtime.policy_source import PolicySource, PolicySourceConfig, RTCConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
