@@ -191,6 +191,8 @@ class InferenceWorker:
             return
         if isinstance(err, InferenceError):
             raise err
+        if isinstance(err, FloatingPointError):  # GenerativePolicy's refusal of NaN/inf chunks
+            raise NonFiniteChunkError(f"policy refused a non-finite chunk: {err}") from err
         raise InferenceError(f"policy.predict_chunk raised {type(err).__name__}: {err}") from err
 
     def _compute(self, request: InferenceRequest) -> TimedChunk | None:
