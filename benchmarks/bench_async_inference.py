@@ -44,6 +44,7 @@ class DelayedPolicy:
         self.lo_s, self.hi_s = lo_s, hi_s
         self.rng = np.random.default_rng(seed)
         self.own_s: list[float] = []
+        self.total_s: list[float] = []
 
     def reset(self) -> None:
         self.policy.reset()
@@ -56,6 +57,7 @@ class DelayedPolicy:
         self.own_s.append(own)
         if own < target:
             time.sleep(target - own)
+        self.total_s.append(time.perf_counter() - t0)
         return out
 
 
@@ -98,6 +100,8 @@ def run_mode(policy: Any, mode: str, seed: int, max_steps: int) -> dict[str, Any
         "stand_still_s": still, "stand_still_after_first_chunk_s": still_after_first,
         "stalled_ticks": st.stalled_ticks_total, "chunks": st.chunks, "late_ticks": tel["late_ticks"],
         "missed_deadlines": tel["missed_deadlines"],
+        "inference_ms_mean": 1000.0 * float(np.mean(policy.total_s)) if policy.total_s else None,
+        "policy_own_ms_mean": 1000.0 * float(np.mean(policy.own_s)) if policy.own_s else None,
     }
 
 
@@ -124,6 +128,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                                  / max(1e-9, np.sum([r["wall_s"] for r in rows]))),
         "task_time_s_mean_successes": float(np.mean(ok)) if ok else None,
         "late_ticks_mean": float(np.mean([r["late_ticks"] for r in rows])),
+        "inference_ms_mean": float(np.mean([r["inference_ms_mean"] for r in rows if r["inference_ms_mean"]])),
     }
 
 
