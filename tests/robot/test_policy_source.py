@@ -188,3 +188,11 @@ def test_config_loads_from_yaml_and_names_a_wrong_key(tmp_path):
         load_config(PolicySourceConfig, path)
     with pytest.raises(ValueError, match="stepped"):
         PolicySourceConfig(mode="async", delay_ticks=2)
+
+
+def test_runtime_presets_load():
+    presets = sorted((Path(__file__).parents[2] / "configs" / "runtime").glob("*.yaml"))
+    assert presets
+    for path in presets:
+        cfg = load_config(PolicySourceConfig, path)
+        assert cfg.mode == "async"
