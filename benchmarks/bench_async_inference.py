@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 class DelayedPolicy:
@@ -63,7 +62,7 @@ class DelayedPolicy:
 
 def run_mode(policy: Any, mode: str, seed: int, max_steps: int) -> dict[str, Any]:
     """One real-time episode of `policy` in `mode`; returns its figures."""
-    from _lift_policy import make_lift_env
+    from benchmarks._lift_policy import make_lift_env
     from robot.runtime import ControlLoop, LoopConfig
     from robot.runtime.policy_source import PolicySource, PolicySourceConfig
 
@@ -135,7 +134,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     import torch
 
-    from _lift_policy import lift_checkpoint
+    from benchmarks._lift_policy import lift_checkpoint
     from policies.checkpoint import load_policy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

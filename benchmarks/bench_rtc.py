@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 METHODS = {
     "naive": {"aggregation": "latest_only", "rtc": False},
@@ -64,7 +63,7 @@ def run_cell(policy: Any, method: str, delay: int, seeds: list[int], max_steps: 
     """Episodes of one (method, delay) cell; success and action-change figures."""
     import torch
 
-    from _lift_policy import make_lift_env
+    from benchmarks._lift_policy import make_lift_env
     from robot.metrics import wilson_interval
     from robot.runtime import ControlLoop, LoopConfig
     from robot.runtime.policy_source import PolicySource, PolicySourceConfig, RTCConfig
@@ -101,7 +100,7 @@ def run_cell(policy: Any, method: str, delay: int, seeds: list[int], max_steps: 
 def main() -> None:
     import torch
 
-    from _lift_policy import lift_checkpoint
+    from benchmarks._lift_policy import lift_checkpoint
     from policies.checkpoint import load_policy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
