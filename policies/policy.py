@@ -179,7 +179,7 @@ class GenerativePolicy(nn.Module):
         Raises FloatingPointError rather than return non-finite actions.
         """
         guided = prefix is not None
-        if guided and not isinstance(self.head, FlowHead):
+        if guided and not self.supports_rtc:
             raise NotImplementedError(
                 f"real-time chunking (prefix=...) needs a flow head; this policy is {self.config.kind!r}: "
                 "disable rtc or deploy a flow / vla policy"
@@ -207,6 +207,11 @@ class GenerativePolicy(nn.Module):
             self._prev_chunk = chunk.clone()
         with torch.no_grad():
             return self.action_normalizer.unnormalize(chunk)
+
+    @property
+    def supports_rtc(self) -> bool:
+        """Whether `predict_chunk` accepts a real-time-chunking prefix (flow heads only)."""
+        return isinstance(self.head, FlowHead)
 
     def _prefix_guide(
         self, prefix: Any | None, b: int, delay: int, schedule: str, max_weight: float

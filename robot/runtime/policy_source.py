@@ -24,7 +24,7 @@ queued for the ticks the new chunk covers (`prefix` (1, K, Da), robot units)
 and the expected delay d in ticks to `policy.predict_chunk`, which inpaints
 the new chunk from them (see policies/rtc.py). The policy must accept the
 keyword arguments `prefix`, `prefix_delay`, `prefix_schedule` and
-`max_guidance_weight`.
+`max_guidance_weight`, and say so with `supports_rtc = True`.
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ class PolicySource:
         self.clock = clock
         spec = policy.spec
         self.spec = spec
+        if cfg.rtc.enabled and not getattr(policy, "supports_rtc", False):
+            raise ValueError(
+                f"rtc.enabled but {type(policy).__name__} does not support real-time chunking "
+                "(supports_rtc is false: RTC needs a flow or VLA policy); set rtc.enabled=false"
+            )
         per_chunk = cfg.actions_per_chunk or (spec.n_action_steps if cfg.mode == "sync" else spec.horizon)
         self.chunk_len = min(per_chunk, spec.horizon)
         self.executor = ChunkExecutor(

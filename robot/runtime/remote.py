@@ -150,7 +150,8 @@ class PolicyServer:
     def _reply(self, message: dict[str, Any]) -> dict[str, Any]:
         kind = message.get("type")
         if kind == "spec":
-            return {"type": "spec", "spec": spec_to_dict(self.policy.spec)}
+            return {"type": "spec", "spec": spec_to_dict(self.policy.spec),
+                    "supports_rtc": bool(getattr(self.policy, "supports_rtc", False))}
         if kind == "reset":
             with self._lock:
                 if hasattr(self.policy, "reset"):
@@ -209,6 +210,7 @@ class RemotePolicy:
         self._lock = threading.Lock()
         reply = self._call({"type": "spec"})
         self.spec: PolicySpec = spec_from_dict(reply["spec"])
+        self.supports_rtc = bool(reply.get("supports_rtc", False))
 
     def _connect(self) -> Any:
         from websockets.exceptions import InvalidStatus

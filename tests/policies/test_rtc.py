@@ -83,5 +83,6 @@ def test_prefix_as_one_row_and_bad_shapes():
 
 def test_diffusion_policy_says_rtc_needs_a_flow_head():
     policy = tiny_policy("diffusion", steps=3)
+    assert not policy.supports_rtc and tiny_policy(steps=1).supports_rtc
     with pytest.raises(NotImplementedError, match="flow head"):
         policy.predict_chunk({"state": np.zeros((1, 2, 3), np.float32)}, prefix=np.zeros((1, 4, DA)))

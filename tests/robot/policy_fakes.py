@@ -18,6 +18,8 @@ class TickPolicy:
     until set; `nan_at` / `raise_at` make the call for that tick fail.
     """
 
+    supports_rtc = True
+
     def __init__(self, horizon=8, n_action_steps=4, n_obs_steps=2, da=2, fps=30.0, offset=0.0):
         self.spec = PolicySpec({"state": ArraySpec((3,))}, da, n_obs_steps, horizon, n_action_steps, fps)
         self.offset = offset

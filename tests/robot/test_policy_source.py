@@ -190,6 +190,13 @@ def test_config_loads_from_yaml_and_names_a_wrong_key(tmp_path):
         PolicySourceConfig(mode="async", delay_ticks=2)
 
 
+def test_rtc_on_a_policy_without_support_is_refused_up_front():
+    policy = TickPolicy()
+    policy.supports_rtc = False
+    with pytest.raises(ValueError, match="does not support real-time chunking"):
+        PolicySource(policy, PolicySourceConfig(rtc=RTCConfig(enabled=True)))
+
+
 def test_runtime_presets_load():
     presets = sorted((Path(__file__).parents[2] / "configs" / "runtime").glob("*.yaml"))
     assert presets

@@ -34,7 +34,7 @@ def served():
 def test_round_trip_equals_local_predict_with_the_same_noise(served):
     policy, server = served
     client = RemotePolicy(server.url, token="s3cret")
-    assert client.spec == policy.spec
+    assert client.spec == policy.spec and client.supports_rtc
     obs = {"state": np.random.default_rng(0).normal(size=(2, 2, 3)).astype(np.float32)}
     noise = torch.randn(2, TA, DA)
     remote = client.predict_chunk(obs, noise=noise)
