@@ -114,3 +114,29 @@ def test_robot_serve_refuses_a_public_address_without_token(capsys, monkeypatch)
     assert "without a token" in capsys.readouterr().err
     assert main(["serve", "--policy", "/nonexistent/ckpt"]) == 2
     assert "neither a checkpoint folder" in capsys.readouterr().err
+
+
+def test_robot_serve_serves_a_saved_checkpoint(tmp_path):
+    import os
+    import subprocess
+
+    from policies.checkpoint import save_policy
+
+    policy = tiny_policy(steps=2)
+    ckpt = save_policy(policy, tmp_path / "ckpt")
+    env = {**os.environ, "ROBOT_SERVE_TOKEN": "tok", "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "robot.cli", "serve", "--policy", str(ckpt), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "serving" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split(" on ")[1].split()[0]
+        client = RemotePolicy(url, token="tok", timeout=30.0)
+        obs = {"state": np.zeros((1, 2, 3), np.float32)}
+        noise = torch.randn(1, TA, DA)
+        np.testing.assert_allclose(client.predict_chunk(obs, noise=noise),
+                                   policy.predict_chunk(obs, noise=noise).numpy(), atol=1e-5)
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
