@@ -20,6 +20,7 @@ from torch import nn
 from policies.config import PolicyConfig
 from policies.encoders import ObsEncoder
 from policies.heads import GenerativeHead, make_head
+from policies.heads.diffusion import DiffusionHead
 from policies.heads.flow import FlowHead
 from policies.normalize import Normalizer
 from policies.rtc import PrefixGuide
@@ -175,13 +176,13 @@ class GenerativePolicy(nn.Module):
         actions already committed for the first K ticks this chunk covers;
         `prefix_delay` d of them will execute before the chunk arrives. Sampling
         is guided towards them (policies/rtc.py: soft mask `prefix_schedule`,
-        guidance weight capped at `max_guidance_weight`). Flow heads only.
+        guidance weight capped at `max_guidance_weight`). Flow and diffusion heads.
         Raises FloatingPointError rather than return non-finite actions.
         """
         guided = prefix is not None
         if guided and not self.supports_rtc:
             raise NotImplementedError(
-                f"real-time chunking (prefix=...) needs a flow head; this policy is {self.config.kind!r}: "
+                f"real-time chunking (prefix=...) needs a flow or diffusion head; this policy is {self.config.kind!r}: "
                 "disable rtc or deploy a flow / vla policy"
             )
         was_training = self.training
@@ -210,8 +211,8 @@ class GenerativePolicy(nn.Module):
 
     @property
     def supports_rtc(self) -> bool:
-        """Whether `predict_chunk` accepts a real-time-chunking prefix (flow heads only)."""
-        return isinstance(self.head, FlowHead)
+        """Whether `predict_chunk` accepts a real-time-chunking prefix (flow and diffusion heads)."""
+        return isinstance(self.head, (FlowHead, DiffusionHead))
 
     def _prefix_guide(
         self, prefix: Any | None, b: int, delay: int, schedule: str, max_weight: float

@@ -18,6 +18,15 @@ of the prefix (the previous chunk's remaining actions; exponential as in the
 paper, or linear), and is 0 beyond it. beta caps the guidance weight (5 in
 the paper's code; the raw weight is infinite at t = 0).
 
+Diffusion heads (the paper treats flow policies) use replacement inpainting
+instead of gradient guidance: after each denoising step the sample is
+blended, under the same soft mask, with the prefix noised to the next step's
+level, x <- W q(Y, a_next) + (1 - W) x, with q(Y, a) = sqrt(a) Y +
+sqrt(1 - a) noise (RePaint-style; no guidance weight, exact on the first d
+actions at the end). A gradient-guided variant through the clean-sample
+estimate was tried and did not pull an untrained DDIM sampler towards the
+prefix (the correction scales as (1 - a) / a), so it is not offered.
+
 Everything here is in the head's normalized action space.
 """
 
@@ -94,10 +103,24 @@ class PrefixGuide:
         mask = soft_mask(horizon, k, delay, schedule).to(device=prefix.device, dtype=prefix.dtype)
         return cls(target, mask, max_weight)
 
-    def correction(self, x: torch.Tensor, v: torch.Tensor, x1_hat: torch.Tensor, t: float) -> torch.Tensor:
-        """Guidance term (B, Ta, Da) added to the velocity at time t; x requires grad, x1_hat built from it."""
+    def gradient(self, x: torch.Tensor, x1_hat: torch.Tensor) -> torch.Tensor:
+        """[W * (Y - x1_hat)]^T d x1_hat / d x (B, Ta, Da); x requires grad, x1_hat was built from it."""
         err = (self.target - x1_hat) * self.mask[None, :, None]
         (grad,) = torch.autograd.grad(x1_hat, x, grad_outputs=err.detach())
+        return grad
+
+    def inpaint(self, x: torch.Tensor, a_next: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Diffusion: blend x (B, Ta, Da) with the prefix noised to level a_next (alpha_cumprod)."""
+        noised = a_next.sqrt() * self.target + (1.0 - a_next).sqrt() * noise
+        w = self.mask[None, :, None]
+        return w * noised + (1.0 - w) * x
+
+    def weight(self, t: float) -> float:
+        """The capped guidance weight at flow time t, recorded in `weights`."""
         w = guidance_weight(t, self.max_weight)
         self.weights.append(w)
-        return w * grad
+        return w
+
+    def correction(self, x: torch.Tensor, v: torch.Tensor, x1_hat: torch.Tensor, t: float) -> torch.Tensor:
+        """Guidance term (B, Ta, Da) added to the flow velocity at time t."""
+        return self.weight(t) * self.gradient(x, x1_hat)

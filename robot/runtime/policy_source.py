@@ -48,7 +48,7 @@ from robot.runtime.inference import InferenceRequest, InferenceWorker, TimedChun
 class RTCConfig:
     """Real-time chunking: inpaint the next chunk from the committed prefix.
 
-    enabled: pass the prefix to the policy (flow policies; others raise).
+    enabled: pass the prefix to the policy (needs `policy.supports_rtc`).
     schedule: soft mask over the prefix after the delay: "exp" (the paper's),
       "linear", "ones" (hard inpainting of the whole prefix) or "zeros".
     max_guidance_weight: cap beta of the guidance weight (5 in the paper's code).
@@ -137,7 +137,7 @@ class PolicySource:
         if cfg.rtc.enabled and not getattr(policy, "supports_rtc", False):
             raise ValueError(
                 f"rtc.enabled but {type(policy).__name__} does not support real-time chunking "
-                "(supports_rtc is false: RTC needs a flow or VLA policy); set rtc.enabled=false"
+                "(supports_rtc is false); set rtc.enabled=false"
             )
         per_chunk = cfg.actions_per_chunk or (spec.n_action_steps if cfg.mode == "sync" else spec.horizon)
         self.chunk_len = min(per_chunk, spec.horizon)

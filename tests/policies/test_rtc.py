@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from policies.config import PolicyConfig
+from policies.heads.diffusion import DiffusionHead
 from policies.registry import build_spec, make_policy
 from policies.rtc import guidance_weight, soft_mask
 from robot.specs import ArraySpec
@@ -81,8 +84,18 @@ def test_prefix_as_one_row_and_bad_shapes():
         policy.predict_chunk(obs, prefix=np.zeros((1, 5, DA + 1), np.float32))
 
 
-def test_diffusion_policy_says_rtc_needs_a_flow_head():
-    policy = tiny_policy("diffusion", steps=3)
-    assert not policy.supports_rtc and tiny_policy(steps=1).supports_rtc
-    with pytest.raises(NotImplementedError, match="flow head"):
-        policy.predict_chunk({"state": np.zeros((1, 2, 3), np.float32)}, prefix=np.zeros((1, 4, DA)))
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver"])
+def test_diffusion_inpaints_the_committed_prefix(scheduler):
+    policy = tiny_policy("diffusion", steps=4)
+    head_cfg = dataclasses.replace(policy.config.head, scheduler=scheduler)
+    policy.head = DiffusionHead(policy.head.net, head_cfg, TA, DA)
+    assert policy.supports_rtc
+    obs = {"state": np.zeros((2, 2, 3), np.float32)}
+    g = torch.Generator().manual_seed(2)
+    noise = torch.randn(2, TA, DA, generator=g)
+    prefix = torch.rand(2, 10, DA, generator=g) * 3.0 - 1.5  # inside the normalized [-1, 1] range
+    free = policy.predict_chunk(obs, noise=noise)
+    out = policy.predict_chunk(obs, noise=noise, prefix=prefix, prefix_delay=3)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[:, :3], prefix[:, :3], atol=1e-4, rtol=0)
+    assert (free[:, :3] - prefix[:, :3]).abs().mean() > 0.1
