@@ -12,7 +12,8 @@ past are dropped). The next chunk is requested when half the chunk (8 of 16)
 remains. Methods:
 - naive: `latest_only` (the new chunk replaces the queue);
 - weighted: `weighted_average` (0.3 old + 0.7 new over the overlap, lerobot's default);
-- rtc: `latest_only` + real-time chunking (exp soft mask, guidance cap 5).
+- rtc: `latest_only` + real-time chunking (exp soft mask, guidance cap 5);
+- rtc_inpaint: the same prefix and mask, blended in after each flow step instead of guidance.
 Same seeds and torch noise seeds in every cell. Figures per (method, delay):
 success rate with Wilson 95% interval, mean per-tick action change
 (max over joints, rad) and its p99, and the arm's per-tick change on ticks
@@ -39,7 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = {
     "naive": {"aggregation": "latest_only", "rtc": False},
     "weighted": {"aggregation": "weighted_average", "rtc": False},
-    "rtc": {"aggregation": "latest_only", "rtc": True},
+    "rtc": {"aggregation": "latest_only", "rtc": True, "rtc_method": "guidance"},
+    "rtc_inpaint": {"aggregation": "latest_only", "rtc": True, "rtc_method": "inpaint"},
 }
 
 
@@ -61,7 +63,9 @@ class ActionLog:
         self.env.close()
 
 
-def run_cell(policy: Any, method: str, delay: int, seeds: list[int], max_steps: int) -> dict[str, Any]:
+def run_cell(
+    policy: Any, method: str, delay: int, seeds: list[int], max_steps: int, beta: float = 5.0
+) -> dict[str, Any]:
     """Episodes of one (method, delay) cell; success and action-change figures."""
     import torch
 
@@ -73,7 +77,8 @@ def run_cell(policy: Any, method: str, delay: int, seeds: list[int], max_steps: 
     m = METHODS[method]
     cfg = PolicySourceConfig(mode="stepped", delay_ticks=delay, aggregation=m["aggregation"],
                              request_threshold=0.5, rtc=RTCConfig(enabled=m["rtc"], schedule="exp",
-                                                                  max_guidance_weight=5.0))
+                                                                  max_guidance_weight=beta,
+                                                                  method=m.get("rtc_method", "guidance")))
     env = ActionLog(make_lift_env(max_steps))
     source = PolicySource(policy, cfg)
     commanded: list[tuple[np.ndarray, bool]] = []  # (action, a new chunk took over this tick)
@@ -130,6 +135,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=200, help="ticks per episode")
     parser.add_argument("--train-episodes", type=int, default=100)
     parser.add_argument("--train-steps", type=int, default=2500)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--beta", type=float, default=5.0, help="RTC guidance weight cap (paper's code: 5)")
     parser.add_argument("--quick", action="store_true", help="tiny training, delays 0 and 2, 2 short episodes")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_rtc.json"))
     args = parser.parse_args()
@@ -142,12 +149,12 @@ def main() -> None:
     seeds = [100_000 + i for i in range(args.episodes)]
     cells = []
     for delay in args.delays:
-        for method in METHODS:
-            cells.append(run_cell(policy, method, delay, seeds, args.max_steps))
+        for method in args.methods:
+            cells.append(run_cell(policy, method, delay, seeds, args.max_steps, args.beta))
             print(json.dumps(cells[-1]), file=sys.stderr)
     out = {
         "checkpoint": str(ckpt), "task": "so101_lift", "mode": "stepped (exact delay in ticks), realtime=False",
-        "request_threshold": 0.5, "chunk": {"horizon": policy.spec.horizon, "n_action_steps": policy.spec.n_action_steps},
+        "request_threshold": 0.5, "rtc_beta": args.beta, "chunk": {"horizon": policy.spec.horizon, "n_action_steps": policy.spec.n_action_steps},
         "episodes_per_cell": args.episodes, "max_steps": args.max_steps, "quick": args.quick, "cells": cells,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch_threads": 1},
     }

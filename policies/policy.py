@@ -166,6 +166,7 @@ class GenerativePolicy(nn.Module):
         prefix_delay: int = 0,
         prefix_schedule: str = "exp",
         max_guidance_weight: float = 5.0,
+        prefix_method: str = "guidance",
     ) -> torch.Tensor:
         """Action chunk (B, Ta, Da) in robot units; deterministic when `noise` (B, Ta, Da) is given.
 
@@ -176,7 +177,8 @@ class GenerativePolicy(nn.Module):
         actions already committed for the first K ticks this chunk covers;
         `prefix_delay` d of them will execute before the chunk arrives. Sampling
         is guided towards them (policies/rtc.py: soft mask `prefix_schedule`,
-        guidance weight capped at `max_guidance_weight`). Flow and diffusion heads.
+        guidance weight capped at `max_guidance_weight`; `prefix_method="inpaint"`
+        blends the prefix in instead, which diffusion heads always do).
         Raises FloatingPointError rather than return non-finite actions.
         """
         guided = prefix is not None
@@ -194,7 +196,8 @@ class GenerativePolicy(nn.Module):
                 cond = self.encode(prepared, instructions)
                 noise_t = None if noise is None else torch.as_tensor(noise, device=self.device).float()
                 init = self._warm_start(b) if noise is None and not guided else None
-                guide = self._prefix_guide(prefix, b, prefix_delay, prefix_schedule, max_guidance_weight)
+                guide = self._prefix_guide(prefix, b, prefix_delay, prefix_schedule, max_guidance_weight,
+                                           prefix_method)
                 chunk = self.head.sample(cond, noise_t, steps, init=init, **({"guide": guide} if guided else {}))
         finally:
             self.train(was_training)
@@ -215,7 +218,7 @@ class GenerativePolicy(nn.Module):
         return isinstance(self.head, (FlowHead, DiffusionHead))
 
     def _prefix_guide(
-        self, prefix: Any | None, b: int, delay: int, schedule: str, max_weight: float
+        self, prefix: Any | None, b: int, delay: int, schedule: str, max_weight: float, method: str = "guidance"
     ) -> PrefixGuide | None:
         """Normalized RTC guide from a robot-unit prefix (B, K, Da) or (K, Da); None without a prefix."""
         if prefix is None:
@@ -228,7 +231,7 @@ class GenerativePolicy(nn.Module):
                 f"prefix has shape {tuple(p.shape)}, expected (B={b}, K, Da={self.spec.action_dim}) in robot units"
             )
         norm = self.action_normalizer.normalize(p)
-        return PrefixGuide.from_prefix(norm, self.config.horizon, delay, schedule, max_weight)
+        return PrefixGuide.from_prefix(norm, self.config.horizon, delay, schedule, max_weight, method)
 
     def _warm_start(self, b: int) -> torch.Tensor | None:
         """Previous normalized chunk shifted left by Te, tail padded with its last action."""

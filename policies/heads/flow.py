@@ -59,7 +59,8 @@ class FlowHead(GenerativeHead):
         noised `init` and take proportionally fewer steps. With `guide`
         (real-time chunking, policies/rtc.py), each velocity is corrected
         towards the committed prefix; that needs one vector-Jacobian product
-        per step, so call it outside `torch.inference_mode`.
+        per step, so call it outside `torch.inference_mode`; with
+        `guide.method == "inpaint"` the prefix is blended in after each step instead.
         """
         steps = int(steps or self.cfg.inference_steps)
         if steps < 1:
@@ -74,9 +75,10 @@ class FlowHead(GenerativeHead):
             ctx = self.net.prepare(cond)
         dt = (1.0 - t0) / steps
         tb = torch.empty(x.shape[0], device=x.device, dtype=x.dtype)
+        noise0 = x.clone()
         for k in range(steps):
             t = t0 + k * dt
-            if guide is None:
+            if guide is None or guide.method == "inpaint":
                 with torch.no_grad():
                     v = self.net.step(x, tb.fill_(t * TIME_SCALE), ctx)
             else:
@@ -85,4 +87,6 @@ class FlowHead(GenerativeHead):
                     v = self.net.step(xg, tb.fill_(t * TIME_SCALE), ctx)
                     v = v.detach() + guide.correction(xg, v, xg + (1.0 - t) * v, t)
             x = x + dt * v
+            if guide is not None and guide.method == "inpaint":
+                x = guide.inpaint_flow(x, t + dt, noise0)
         return x.detach()

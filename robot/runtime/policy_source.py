@@ -23,8 +23,8 @@ Real-time chunking (`rtc.enabled`): each request passes the actions already
 queued for the ticks the new chunk covers (`prefix` (1, K, Da), robot units)
 and the expected delay d in ticks to `policy.predict_chunk`, which inpaints
 the new chunk from them (see policies/rtc.py). The policy must accept the
-keyword arguments `prefix`, `prefix_delay`, `prefix_schedule` and
-`max_guidance_weight`, and say so with `supports_rtc = True`.
+keyword arguments `prefix`, `prefix_delay`, `prefix_schedule`,
+`max_guidance_weight` and `prefix_method`, and say so with `supports_rtc = True`.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class RTCConfig:
     schedule: soft mask over the prefix after the delay: "exp" (the paper's),
       "linear", "ones" (hard inpainting of the whole prefix) or "zeros".
     max_guidance_weight: cap beta of the guidance weight (5 in the paper's code).
+    method: "guidance" (the paper's guided flow sampling) or "inpaint" (blend
+      the prefix in after each step; diffusion policies always inpaint).
     delay: ticks until the new chunk is expected (-1: estimate from the latest
       inference latency, or `delay_ticks` in stepped mode).
     """
@@ -59,6 +61,7 @@ class RTCConfig:
     enabled: bool = False
     schedule: Literal["exp", "linear", "ones", "zeros"] = "exp"
     max_guidance_weight: float = 5.0
+    method: Literal["guidance", "inpaint"] = "guidance"
     delay: int = -1
 
     def __post_init__(self) -> None:
@@ -275,6 +278,7 @@ class PolicySource:
                     prefix_delay=min(self._delay_estimate(), len(prefix)),
                     prefix_schedule=rtc.schedule,
                     max_guidance_weight=rtc.max_guidance_weight,
+                    prefix_method=rtc.method,
                 )
         return InferenceRequest(self._batch(), tick, self.clock(), kwargs)
 

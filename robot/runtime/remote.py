@@ -31,7 +31,9 @@ import numpy as np
 from robot.specs import ArraySpec, PolicySpec
 
 MAX_MESSAGE_BYTES = 64 * 2**20
-PREDICT_KWARGS = frozenset({"steps", "prefix", "prefix_delay", "prefix_schedule", "max_guidance_weight"})
+PREDICT_KWARGS = frozenset(
+    {"steps", "prefix", "prefix_delay", "prefix_schedule", "max_guidance_weight", "prefix_method"}
+)
 _ND = "__ndarray__"
 
 

@@ -75,6 +75,22 @@ def test_prefix_inpaints_the_first_actions_of_the_next_chunk():
     assert max(policy.last_guide.weights) <= 0.5
 
 
+def test_flow_inpainting_matches_the_committed_actions_exactly():
+    policy = tiny_policy()
+    obs = {"state": np.zeros((2, 2, 3), np.float32)}
+    g = torch.Generator().manual_seed(3)
+    noise = torch.randn(2, TA, DA, generator=g)
+    prefix = torch.rand(2, 10, DA, generator=g) * 3.0 - 1.5
+    free = policy.predict_chunk(obs, noise=noise)
+    out = policy.predict_chunk(obs, noise=noise, prefix=prefix, prefix_delay=4, prefix_method="inpaint")
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[:, :4], prefix[:, :4], atol=1e-4, rtol=0)
+    assert (free[:, :4] - prefix[:, :4]).abs().mean() > 0.1
+    assert policy.last_guide.weights == [], "no guidance weight applies when inpainting"
+    with pytest.raises(ValueError, match="unknown RTC method"):
+        policy.predict_chunk(obs, prefix=prefix, prefix_method="magic")
+
+
 def test_prefix_as_one_row_and_bad_shapes():
     policy = tiny_policy(steps=3)
     obs = {"state": np.zeros((1, 2, 3), np.float32)}

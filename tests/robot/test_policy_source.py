@@ -176,6 +176,7 @@ def test_rtc_passes_the_committed_prefix_and_delay():
     assert "prefix" not in kw0, "nothing is committed for the first chunk"
     np.testing.assert_array_equal(kw1["prefix"][0, :, 0], np.arange(k1, 8))
     assert kw1["prefix_delay"] == 2 and kw1["max_guidance_weight"] == 3.0 and kw1["prefix_schedule"] == "exp"
+    assert kw1["prefix_method"] == "guidance"
 
 
 def test_config_loads_from_yaml_and_names_a_wrong_key(tmp_path):
