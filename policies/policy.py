@@ -20,7 +20,10 @@ from torch import nn
 from policies.config import PolicyConfig
 from policies.encoders import ObsEncoder
 from policies.heads import GenerativeHead, make_head
+from policies.heads.diffusion import DiffusionHead
+from policies.heads.flow import FlowHead
 from policies.normalize import Normalizer
+from policies.rtc import PrefixGuide
 from robot.keys import ACTION, INSTRUCTION, is_image_key
 from robot.specs import PolicySpec
 
@@ -67,6 +70,7 @@ class GenerativePolicy(nn.Module):
         self.cond_dim = self._build_encoder()
         self.head: GenerativeHead = self._build_head()
         self._prev_chunk: torch.Tensor | None = None
+        self.last_guide: PrefixGuide | None = None  # the RTC guide of the latest chunk (inspection)
 
     # -- construction hooks (the VLA subclass overrides these) ---------------------------------
     def _build_encoder(self) -> int:
@@ -152,25 +156,52 @@ class GenerativePolicy(nn.Module):
         return self.head.loss(self.action_normalizer.normalize(actions), cond, mask)
 
     # -- inference ------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def predict_chunk(self, obs: Mapping[str, Any], noise: Any | None = None, steps: int | None = None) -> torch.Tensor:
+    def predict_chunk(
+        self,
+        obs: Mapping[str, Any],
+        noise: Any | None = None,
+        steps: int | None = None,
+        *,
+        prefix: Any | None = None,
+        prefix_delay: int = 0,
+        prefix_schedule: str = "exp",
+        max_guidance_weight: float = 5.0,
+        prefix_method: str = "guidance",
+    ) -> torch.Tensor:
         """Action chunk (B, Ta, Da) in robot units; deterministic when `noise` (B, Ta, Da) is given.
 
         The observation is encoded once; `steps` overrides head.inference_steps.
         With head.warm_start and no `noise`, sampling starts from the previous
         chunk shifted by Te (call `reset()` at episode start).
+        Real-time chunking: `prefix` (B, K, Da) or (K, Da), robot units, holds the
+        actions already committed for the first K ticks this chunk covers;
+        `prefix_delay` d of them will execute before the chunk arrives. Sampling
+        is guided towards them (policies/rtc.py: soft mask `prefix_schedule`,
+        guidance weight capped at `max_guidance_weight`; `prefix_method="inpaint"`
+        blends the prefix in instead, which diffusion heads always do).
         Raises FloatingPointError rather than return non-finite actions.
         """
+        guided = prefix is not None
+        if guided and not self.supports_rtc:
+            raise NotImplementedError(
+                f"real-time chunking (prefix=...) needs a flow or diffusion head; this policy is {self.config.kind!r}: "
+                "disable rtc or deploy a flow / vla policy"
+            )
         was_training = self.training
         self.eval()
         try:
-            prepared, instructions, b = self._prepare_obs(obs)
-            cond = self.encode(prepared, instructions)
-            noise_t = None if noise is None else torch.as_tensor(noise, device=self.device).float()
-            init = self._warm_start(b) if noise is None else None
-            chunk = self.head.sample(cond, noise_t, steps, init=init)
+            # Guided sampling differentiates through the denoiser: no inference_mode tensors then.
+            with torch.inference_mode(not guided):
+                prepared, instructions, b = self._prepare_obs(obs)
+                cond = self.encode(prepared, instructions)
+                noise_t = None if noise is None else torch.as_tensor(noise, device=self.device).float()
+                init = self._warm_start(b) if noise is None and not guided else None
+                guide = self._prefix_guide(prefix, b, prefix_delay, prefix_schedule, max_guidance_weight,
+                                           prefix_method)
+                chunk = self.head.sample(cond, noise_t, steps, init=init, **({"guide": guide} if guided else {}))
         finally:
             self.train(was_training)
+        self.last_guide = guide
         if not torch.isfinite(chunk).all():
             raise FloatingPointError(
                 "policy produced non-finite actions (NaN/inf); check the checkpoint's weights and "
@@ -178,7 +209,29 @@ class GenerativePolicy(nn.Module):
             )
         if self.config.head.warm_start:
             self._prev_chunk = chunk.clone()
-        return self.action_normalizer.unnormalize(chunk)
+        with torch.no_grad():
+            return self.action_normalizer.unnormalize(chunk)
+
+    @property
+    def supports_rtc(self) -> bool:
+        """Whether `predict_chunk` accepts a real-time-chunking prefix (flow and diffusion heads)."""
+        return isinstance(self.head, (FlowHead, DiffusionHead))
+
+    def _prefix_guide(
+        self, prefix: Any | None, b: int, delay: int, schedule: str, max_weight: float, method: str = "guidance"
+    ) -> PrefixGuide | None:
+        """Normalized RTC guide from a robot-unit prefix (B, K, Da) or (K, Da); None without a prefix."""
+        if prefix is None:
+            return None
+        p = torch.as_tensor(prefix, device=self.device).float()
+        if p.dim() == 2:
+            p = p[None].expand(b, -1, -1)
+        if p.dim() != 3 or p.shape[0] != b or p.shape[2] != self.spec.action_dim:
+            raise ValueError(
+                f"prefix has shape {tuple(p.shape)}, expected (B={b}, K, Da={self.spec.action_dim}) in robot units"
+            )
+        norm = self.action_normalizer.normalize(p)
+        return PrefixGuide.from_prefix(norm, self.config.horizon, delay, schedule, max_weight, method)
 
     def _warm_start(self, b: int) -> torch.Tensor | None:
         """Previous normalized chunk shifted left by Te, tail padded with its last action."""

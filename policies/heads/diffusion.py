@@ -11,6 +11,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from policies.config import HeadConfig
 from policies.heads.base import DenoiserNet, GenerativeHead, masked_mse
+from policies.rtc import PrefixGuide
 
 
 class DiffusionHead(GenerativeHead):
@@ -64,18 +65,24 @@ class DiffusionHead(GenerativeHead):
             self._steps_set = steps
         return self.sampler.timesteps
 
-    @torch.no_grad()
-    def sample(self, cond, noise=None, steps=None, init=None):
-        """Chunk (B, Ta, Da) normalized from noise by DDIM / DPM-Solver in `steps` steps."""
+    def sample(self, cond, noise=None, steps=None, init=None, guide: PrefixGuide | None = None):
+        """Chunk (B, Ta, Da) normalized from noise by DDIM / DPM-Solver in `steps` steps.
+
+        With `guide` (real-time chunking, policies/rtc.py) the committed prefix is
+        inpainted after every step: the sample is blended, under the guide's
+        soft mask, with the prefix noised to the next step's level.
+        """
         steps = int(steps or self.cfg.inference_steps)
-        x = self._noise_like(cond, noise)
-        timesteps = self._timesteps(steps)
-        start = 0
-        if init is not None:
-            # Warm start: re-noise the previous chunk's tail to an intermediate step (SDEdit-style).
-            start = min(steps - 1, steps - max(1, round(steps * self.cfg.warm_start_strength)))
-            t0 = torch.full((x.shape[0],), int(timesteps[start]), device=x.device, dtype=torch.long)
-            x = self._add_noise(init.to(x.dtype), x, t0)
+        with torch.no_grad():
+            x = self._noise_like(cond, noise)
+            timesteps = self._timesteps(steps)
+            start = 0
+            if init is not None:
+                # Warm start: re-noise the previous chunk's tail to an intermediate step (SDEdit-style).
+                start = min(steps - 1, steps - max(1, round(steps * self.cfg.warm_start_strength)))
+                t0 = torch.full((x.shape[0],), int(timesteps[start]), device=x.device, dtype=torch.long)
+                x = self._add_noise(init.to(x.dtype), x, t0)
+            ctx = self.net.prepare(cond)
         sampler = self.sampler
         # Restart the solver state (multistep history, step index) for this chunk.
         sampler._step_index = None
@@ -84,9 +91,14 @@ class DiffusionHead(GenerativeHead):
             sampler.lower_order_nums = 0
         if hasattr(sampler, "set_begin_index"):
             sampler.set_begin_index(start)
-        ctx = self.net.prepare(cond)
         tb = torch.empty(x.shape[0], device=x.device, dtype=torch.long)
-        for t in timesteps[start:]:
-            out = self.net.step(x, tb.fill_(int(t)), ctx)
-            x = sampler.step(out, t, x).prev_sample
+        noise0 = x.clone() if guide is not None else None
+        todo = list(timesteps[start:])
+        with torch.no_grad():
+            for i, t in enumerate(todo):
+                out = self.net.step(x, tb.fill_(int(t)), ctx)
+                x = sampler.step(out, t, x).prev_sample
+                if guide is not None:
+                    a_next = self.alphas_cumprod[int(todo[i + 1])] if i + 1 < len(todo) else x.new_tensor(1.0)
+                    x = guide.inpaint(x, a_next.to(x.dtype), noise0)
         return x.clamp(-1.0, 1.0) if self.cfg.clip_sample else x

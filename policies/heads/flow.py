@@ -11,6 +11,7 @@ import torch
 
 from policies.config import HeadConfig
 from policies.heads.base import DenoiserNet, GenerativeHead, masked_mse
+from policies.rtc import PrefixGuide
 
 TIME_SCALE = 1000.0
 """Flow time in [0, 1] is scaled to the diffusion step range before the sinusoidal embedding."""
@@ -51,26 +52,41 @@ class FlowHead(GenerativeHead):
         loss = masked_mse(pred, actions - noise, mask)
         return loss, {"loss": float(loss.detach())}
 
-    @torch.no_grad()
-    def sample(self, cond, noise=None, steps=None, init=None):
+    def sample(self, cond, noise=None, steps=None, init=None, guide: PrefixGuide | None = None):
         """Euler-integrate from noise (B, Ta, Da) to a normalized chunk in `steps` steps.
 
         With `init`, start at t0 = 1 - warm_start_strength from the partially
-        noised `init` and take proportionally fewer steps.
+        noised `init` and take proportionally fewer steps. With `guide`
+        (real-time chunking, policies/rtc.py), each velocity is corrected
+        towards the committed prefix; that needs one vector-Jacobian product
+        per step, so call it outside `torch.inference_mode`; with
+        `guide.method == "inpaint"` the prefix is blended in after each step instead.
         """
         steps = int(steps or self.cfg.inference_steps)
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        x = self._noise_like(cond, noise)
-        t0 = 0.0
-        if init is not None:
-            t0 = 1.0 - self.cfg.warm_start_strength
-            x = (1.0 - t0) * x + t0 * init.to(x.dtype)
-            steps = max(1, round(steps * self.cfg.warm_start_strength))
-        ctx = self.net.prepare(cond)
+        with torch.no_grad():
+            x = self._noise_like(cond, noise)
+            t0 = 0.0
+            if init is not None:
+                t0 = 1.0 - self.cfg.warm_start_strength
+                x = (1.0 - t0) * x + t0 * init.to(x.dtype)
+                steps = max(1, round(steps * self.cfg.warm_start_strength))
+            ctx = self.net.prepare(cond)
         dt = (1.0 - t0) / steps
         tb = torch.empty(x.shape[0], device=x.device, dtype=x.dtype)
+        noise0 = x.clone()
         for k in range(steps):
-            v = self.net.step(x, tb.fill_((t0 + k * dt) * TIME_SCALE), ctx)
+            t = t0 + k * dt
+            if guide is None or guide.method == "inpaint":
+                with torch.no_grad():
+                    v = self.net.step(x, tb.fill_(t * TIME_SCALE), ctx)
+            else:
+                with torch.enable_grad():
+                    xg = x.detach().requires_grad_(True)
+                    v = self.net.step(xg, tb.fill_(t * TIME_SCALE), ctx)
+                    v = v.detach() + guide.correction(xg, v, xg + (1.0 - t) * v, t)
             x = x + dt * v
-        return x
+            if guide is not None and guide.method == "inpaint":
+                x = guide.inpaint_flow(x, t + dt, noise0)
+        return x.detach()

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robot.cli.demo_cmd", "the main job: collect, train and evaluate on the default task"),
     "find-port": ("robot.cli.find_port_cmd", "find the serial port of an arm (unplug it when asked)"),
     "find-cameras": ("robot.cli.find_cameras_cmd", "list connected OpenCV and RealSense cameras"),
+    "serve": ("robot.cli.serve_cmd", "serve a policy checkpoint to remote robots over websockets"),
 }
 
 
