@@ -229,7 +229,7 @@ class SafetyLayer:
             # Started outside (e.g. homed outside the box): allow only moves that get no further out.
             return target if self._box_excess(target) <= self._box_excess(prev) else prev.copy()
         lo_t, hi_t = 0.0, 1.0
-        for _ in range(12):
+        for _ in range(30):  # 1e-9 of the move: the box edge, not a visible gap before it
             mid = 0.5 * (lo_t + hi_t)
             if self.inside(prev + mid * (target - prev)):
                 lo_t = mid
