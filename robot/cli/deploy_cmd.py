@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episode", type=int, default=0, help="episode of --replay to replay")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to run")
     parser.add_argument("--seed", type=int, default=100_000, help="scene seed of the first episode (twin)")
+    parser.add_argument("--fps", type=float, default=0.0, help="control rate, Hz (0: the policy's own)")
     parser.add_argument("--max-steps", type=int, default=0, help="ticks per episode (0: the task's limit)")
     parser.add_argument("--out", default="runs/deploy", help="folder for deploy.json")
     parser.add_argument("--record", default="", help="Zarr store to record every tick into (created or appended)")

@@ -48,12 +48,13 @@ class DeploySession:
     """Builds and runs the deployment of `policy` (or the replay of `replay`) on a constructed `robot`."""
 
     def __init__(self, args: argparse.Namespace, robot: Any, policy: Any, replay: Replay | None,
-                 safety_opts: dict[str, Any], watchdog_opts: dict[str, Any]) -> None:
+                 safety_opts: dict[str, Any], watchdog_opts: dict[str, Any], source: Any = None) -> None:
         from robot.config import from_dict, merge, to_dict
         from robot.runtime.safety import SafetyConfig
         from robot.runtime.watchdog import WatchdogConfig
 
         self.args, self.robot, self.policy, self.replay = args, robot, policy, replay
+        self.source = source  # a ready-made action source (tests, benchmarks); else built from policy/replay
         get_cfg = getattr(robot, "safety_config", None)
         base = get_cfg() if callable(get_cfg) else SafetyConfig()
         self.safety_config = from_dict(SafetyConfig, merge(to_dict(base), safety_opts), "safety")
@@ -88,9 +89,14 @@ class DeploySession:
     @property
     def fps(self) -> float:
         """Control rate: the policy's (it was trained at that rate), else the body's."""
+        fps = getattr(self.args, "fps", 0) or 0
+        if fps:
+            return float(fps)
         return float(self.policy.spec.fps if self.policy is not None else self.robot.body_spec.fps)
 
     def _source(self) -> Any:
+        if self.source is not None:
+            return self.source
         if self.replay is not None:
             from robot.runtime.replay import ReplaySource
 
@@ -139,6 +145,7 @@ class DeploySession:
                            source_kind="scripted" if self.replay is not None else "policy",
                            operator=operator, action_filters=[safety], guard=guard)
         results = []
+        self.estop, self.loop = estop, loop  # reachable by tests and benchmarks
         estop.start()
         try:
             robot.connect()
@@ -162,7 +169,8 @@ class DeploySession:
                 close()
         summary = summarize(results, safety, guard, self.task, args.robot)
         summary["clean"] = all(r.outcome not in (Outcome.ABORTED, Outcome.ESTOP) for r in results)
-        summary["source"] = "replay" if self.replay is not None else "sync (stand-in for the async PolicySource)"
+        summary["source"] = "replay" if self.replay is not None else type(source).__name__
+        summary["fps"] = self.fps
         if self.replay is not None:
             summary["replay"] = replay_deviation(self.replay, results[0] if results else None)
         if args.record:

@@ -97,11 +97,20 @@ class TickRecord:
         return (self.wakeup - self.deadline) * 1e3
 
     def row(self) -> dict[str, np.ndarray]:
-        """Store row: `telemetry.<field>` -> value (float64 scalars, uint8 flags, float32 requested)."""
-        out = {TELEMETRY_PREFIX + k: np.float64(getattr(self, k)) for k in self.SCALARS}
+        """Store row: `telemetry.<field>` -> value (float64 scalars, uint8 flags, float32 requested).
+
+        The store holds finite numbers only: an unknown scalar is stored as -1, a
+        non-finite requested value as 0 (the `clamp` bit `nonfinite` says it was).
+        """
+        out = {TELEMETRY_PREFIX + k: np.float64(_finite_or(getattr(self, k), -1.0)) for k in self.SCALARS}
         out.update({TELEMETRY_PREFIX + k: np.uint8(getattr(self, k)) for k in self.FLAGS})
-        out[TELEMETRY_PREFIX + "requested"] = np.asarray(self.requested, dtype=np.float32)
+        req = np.asarray(self.requested, dtype=np.float32)
+        out[TELEMETRY_PREFIX + "requested"] = np.where(np.isfinite(req), req, np.float32(0.0))
         return out
+
+
+def _finite_or(x: float, default: float) -> float:
+    return float(x) if np.isfinite(x) else default
 
 
 def telemetry_specs(action_dim: int) -> dict[str, ArraySpec]:

@@ -72,11 +72,13 @@ def test_tolerance_is_configurable_and_fast_mode_never_misses():
 
 def test_tick_record_rows_match_the_store_specs():
     rec = TickRecord(deadline=1.0, wakeup=1.0005, obs_age_ms=3.0, inference_ms=float("nan"), queue_depth=4,
-                     stalled_ticks=0, requested=np.ones(6), command=np.zeros(6), clamp=6, miss=True,
+                     stalled_ticks=0, requested=np.r_[np.ones(5), np.nan], command=np.zeros(6), clamp=7, miss=True,
                      intervention=False, held=False)
     row, specs = rec.row(), telemetry_specs(6)
     assert set(row) == set(specs) and all(k.startswith(TELEMETRY_PREFIX) for k in row)
     for k, v in row.items():
         assert np.asarray(v).shape == specs[k].shape and np.asarray(v).dtype == np.dtype(specs[k].dtype), k
     assert rec.jitter_ms == pytest.approx(0.5)
-    assert row["telemetry.clamp"] == 6 and row["telemetry.miss"] == 1
+    assert row["telemetry.clamp"] == 7 and row["telemetry.miss"] == 1
+    # the store holds finite numbers only: unknown -> -1, a NaN request -> 0 (clamp bit 1 says so)
+    assert row["telemetry.inference_ms"] == -1.0 and row["telemetry.requested"][5] == 0.0
