@@ -42,7 +42,6 @@ from robot.config import ConfigError
 from robot.runtime.safety import SafetyConfig
 from robot.specs import ArraySpec, BodySpec
 from sim.registry import make_env
-from sim.so101_scene import ARM_JOINTS
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +127,13 @@ class SimCamera:
             self._thread.join(timeout=5.0)
             self._thread = None
 
-    def pause(self) -> None:
-        """Fault injection: stop delivering frames (the thread stays alive)."""
-        self._paused.set()
+    def pause(self, on: bool = True) -> None:
+        """Fault injection: stop delivering frames (the thread stays alive); `pause(False)` resumes."""
+        (self._paused.set if on else self._paused.clear)()
 
     def resume(self) -> None:
         """Deliver frames again after `pause`."""
-        self._paused.clear()
+        self.pause(False)
 
     def read_latest(self) -> tuple[np.ndarray, float]:
         """Newest frame (H, W, 3) uint8 and its capture time (time.monotonic s)."""
@@ -404,14 +403,10 @@ class Twin:
         self._unresponsive = on
 
     def inject_fault(self, text: str) -> None:
-        """Fault injection: report `text` from `faults()` (e.g. "servo 'elbow_flex' (id 3): over-temperature")."""
+        """Fault injection: report `text` from `faults()` until `clear_faults()`."""
         self._faults.append(text)
 
     def clear_faults(self) -> None:
         """Remove injected faults."""
         self._faults.clear()
 
-
-def joint_names() -> tuple[str, ...]:
-    """The twin's joint order (the real arm's)."""
-    return ARM_JOINTS

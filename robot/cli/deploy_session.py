@@ -154,10 +154,10 @@ class DeploySession:
             for k in range(args.episodes):
                 seed = self.replay.seed if self.replay is not None else args.seed + k
                 results.append(loop.run_episode(seed=seed))
-                if estop.triggered:
-                    break
-            if not estop.triggered:
-                robot.hold()  # between runs the arm keeps its pose; the e-stop already left it safe
+                if results[-1].outcome in (Outcome.ABORTED, Outcome.ESTOP):
+                    break  # the body is in its safe state: a person looks before anything moves again
+            if results and results[-1].outcome not in (Outcome.ABORTED, Outcome.ESTOP):
+                robot.hold()  # the arm keeps its pose after the run
         finally:
             estop.close()
             if operator is not None:

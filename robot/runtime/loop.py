@@ -12,10 +12,12 @@ and, unchanged, evaluation on the twin and deployment (policy chunk executor
     recorder.record(obs, step.action_sent, t)
     scheduler.end()                       # sleep to the deadline, telemetry
 
-Extension points for later issues: a policy chunk executor is just another
-`source` with the Teleop interface; the safety layer and a software e-stop are
-`action_filters` (callables `(action, obs) -> action`, raising `StopEpisode`
-to end the episode); a watchdog reads `TickTiming` through `on_tick`.
+A policy source is just another `source` with the Teleop interface; the
+safety layer is an `action_filter` (a callable `(action, obs) -> action`,
+raising `StopEpisode` to end the episode). Deployment passes a `guard`
+(robot/runtime/guard.py: watchdog, e-stop, per-tick `TickRecord`): it can hold
+position or stop the body at any tick, and any exception ends in the body's
+safe state. Collection runs without one.
 """
 
 from __future__ import annotations
