@@ -224,3 +224,34 @@ def test_estop_file_mid_motion_on_the_twin(tmp_path):
     # at most the one command already past that check can follow the trigger
     assert sum(t > fired[0] for t in sent_times) <= 1
     assert EpisodeStore.open(tmp_path / "f.zarr", readonly=True).num_episodes == 1
+
+
+def test_keyboard_takes_over_mid_run_and_those_ticks_are_marked(tmp_path, ckpt, monkeypatch):
+    import os
+
+    master, slave = os.openpty()
+    store = tmp_path / "iv.zarr"
+    sends = []
+    original = Twin.send_action
+
+    def counting(self, a):
+        sends.append(1)
+        if len(sends) == 5:  # the policy has driven 5 ticks: take over, then move the gripper forward
+            os.write(master, b"i")
+        elif 5 < len(sends) < 10:
+            os.write(master, b"w")
+        return original(self, a)
+
+    monkeypatch.setattr(Twin, "send_action", counting)
+    try:
+        rc = main(["deploy", "--policy", str(ckpt), "--max-steps", "40", "--out", str(tmp_path), "--record",
+                   str(store), "--intervene", "keyboard", "--teleop-opt", f"tty={os.ttyname(slave)}", *TWIN, *CALM])
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert rc == 0
+    s = EpisodeStore.open(store, readonly=True)
+    flags = s.episode(0)["telemetry.intervention"].astype(int)
+    assert flags[:5].tolist() == [0] * 5 and flags[-1] == 1 and np.all(np.diff(flags) >= 0)  # policy, then human
+    assert "intervened" in s.episode_meta(0)["note"]
+    assert json.loads((tmp_path / "deploy.json").read_text())["per_episode"][0]["intervened"]
