@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intervene", default="", help="teleop device that can take over (e.g. keyboard: i toggles)")
     parser.add_argument("--teleop-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="option of the --intervene device, e.g. tty=/dev/pts/3 (repeatable)")
+    parser.add_argument("--source", default="auto", choices=("auto", "async", "sync"),
+                        help="policy source: async PolicySource, sync (infer then execute), auto: async when available")
     parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch CPU threads for inference (default 1: the loop and physics need the rest)")

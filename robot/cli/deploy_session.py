@@ -101,7 +101,16 @@ class DeploySession:
             from robot.runtime.replay import ReplaySource
 
             return ReplaySource(self.replay.actions)
-        # Stand-in until the async PolicySource (robot/runtime/policy_source.py) is merged.
+        kind = getattr(self.args, "source", "auto")
+        if kind in ("auto", "async"):
+            try:  # the async source (robot/runtime/policy_source.py), per the contract in docs/architecture.md
+                from robot.runtime.policy_source import PolicySource, PolicySourceConfig
+            except ImportError:
+                if kind == "async":
+                    raise ValueError("--source async: robot/runtime/policy_source.py (PolicySource) is not "
+                                     "installed in this checkout; use --source sync") from None
+            else:
+                return PolicySource(self.policy, PolicySourceConfig())
         from robot.runtime.sync_source import SyncPolicySource
 
         return SyncPolicySource(self.policy, inference_steps=self.args.inference_steps)
