@@ -127,7 +127,6 @@ class DeploySession:
 
     def run(self) -> dict[str, Any]:
         """Connect, run the episodes, leave the robot holding; returns the JSON summary."""
-        from robot.runtime import ControlLoop, LoopConfig, Outcome, StoreRecorder
         from robot.runtime.estop import EStop, EStopConfig
         from robot.runtime.guard import DeployGuard
         from robot.runtime.safety import SafetyLayer
@@ -139,6 +138,16 @@ class DeploySession:
         estop = EStop(EStopConfig(signals=True, trigger_file=args.estop_file, key_tty=args.estop_tty,
                                   key=args.estop_key))
         guard = DeployGuard(Watchdog(self.watchdog_config), estop, safety)
+        estop.start()  # from here SIGINT/SIGTERM stop the run instead of killing it mid-command
+        try:
+            return self._run(estop, guard, safety)
+        finally:
+            estop.close()
+
+    def _run(self, estop: Any, guard: Any, safety: Any) -> dict[str, Any]:
+        from robot.runtime import ControlLoop, LoopConfig, Outcome, StoreRecorder
+
+        args, robot = self.args, self.robot
         recorder = None
         if args.record:
             store, obs_keys, extra = self._store()
@@ -155,7 +164,6 @@ class DeploySession:
                            operator=operator, action_filters=[safety], guard=guard)
         results = []
         self.estop, self.loop = estop, loop  # reachable by tests and benchmarks
-        estop.start()
         try:
             robot.connect()
             if operator is not None:
@@ -168,7 +176,6 @@ class DeploySession:
             if results and results[-1].outcome not in (Outcome.ABORTED, Outcome.ESTOP):
                 robot.hold()  # the arm keeps its pose after the run
         finally:
-            estop.close()
             if operator is not None:
                 operator.disconnect()
             if recorder is not None:
