@@ -110,7 +110,7 @@ class DeploySession:
                     raise ValueError("--source async: robot/runtime/policy_source.py (PolicySource) is not "
                                      "installed in this checkout; use --source sync") from None
             else:
-                return PolicySource(self.policy, PolicySourceConfig())
+                return PolicySource(self.policy, PolicySourceConfig(inference_steps=self.args.inference_steps))
         from robot.runtime.sync_source import SyncPolicySource
 
         return SyncPolicySource(self.policy, inference_steps=self.args.inference_steps)
