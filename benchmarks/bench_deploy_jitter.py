@@ -52,7 +52,7 @@ class SlowPolicy:
     def reset(self) -> None:
         self.home = None
 
-    def predict_chunk(self, obs, noise=None, steps=None):
+    def predict_chunk(self, obs, noise=None, **kwargs):
         time.sleep(self.rng.uniform(0.030, 0.080))
         state = np.asarray(obs["state"])[0, -1, :6].astype(np.float32)
         if self.home is None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `robot deploy`."""
@@ -134,7 +136,16 @@ def run(args: argparse.Namespace) -> int:
             print("robot deploy: the policy does not fit robot "
                   f"{args.robot!r}; nothing was moved:\n  - " + "\n  - ".join(problems), file=sys.stderr)
             return 2
-        summary = session.run()
+        try:
+            summary = session.run()
+        except (ConfigError, ValueError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a fault mid-run (e.g. the inference worker died)
+            log.debug("deploy stopped by an exception", exc_info=True)
+            kept = f"; the episode so far is in {args.record}" if args.record else ""
+            print(f"robot deploy: the run stopped: {type(e).__name__}: {e}; the body was put in its safe "
+                  f"state{kept}", file=sys.stderr)
+            return 1
     except (ConfigError, ValueError) as e:
         return _fail(str(e))
     finally:

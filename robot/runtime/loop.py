@@ -211,11 +211,12 @@ class ControlLoop:
             self.recorder.start(obs, EpisodeInfo(self.task, seed, self.source_kind))
         try:
             run = self._run_ticks(telemetry)
-        except BaseException:
+        except BaseException as e:
             if self.guard is not None:
                 self.guard.safe_stop()  # whatever went wrong, the body ends safe
-            if self.recorder is not None:
-                self.recorder.finish(save=False, success=False)
+            if self.recorder is not None:  # deployment keeps the evidence, collection drops it
+                self.recorder.finish(save=cfg.keep_aborted, success=False,
+                                     note=f"stopped by {type(e).__name__}: {e}")
             raise
         success = True if run.outcome is Outcome.SUCCESS else run.success_streak > 0
         info: dict[str, Any] = {"ever_succeeded": run.ever_succeeded}

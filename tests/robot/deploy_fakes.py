@@ -130,7 +130,7 @@ class NaNPolicy:
 
     def reset(self) -> None: ...
 
-    def predict_chunk(self, obs, noise=None):
+    def predict_chunk(self, obs, noise=None, **kwargs):
         b = len(next(iter(obs.values())))
         return np.full((b, self.spec.horizon, self.spec.action_dim), np.nan, np.float32)
 

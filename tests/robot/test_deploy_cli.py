@@ -255,3 +255,28 @@ def test_keyboard_takes_over_mid_run_and_those_ticks_are_marked(tmp_path, ckpt, 
     assert flags[:5].tolist() == [0] * 5 and flags[-1] == 1 and np.all(np.diff(flags) >= 0)  # policy, then human
     assert "intervened" in s.episode_meta(0)["note"]
     assert json.loads((tmp_path / "deploy.json").read_text())["per_episode"][0]["intervened"]
+
+
+def test_a_source_that_dies_mid_run_stops_safe_with_a_message(tmp_path, ckpt, monkeypatch, capsys):
+    from robot.runtime.sync_source import SyncPolicySource
+
+    calls = []
+    original = SyncPolicySource._infer
+
+    def dies(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("inference worker died")
+        original(self)
+
+    monkeypatch.setattr(SyncPolicySource, "_infer", dies)
+    stopped = []
+    monkeypatch.setattr(Twin, "safe_stop", lambda self, _orig=Twin.safe_stop: (stopped.append(1), _orig(self)))
+    store = tmp_path / "died.zarr"
+    rc = main(["deploy", "--policy", str(ckpt), "--max-steps", "40", "--out", str(tmp_path), "--record", str(store),
+               "--source", "sync", *TWIN, *CALM])
+    err = capsys.readouterr().err
+    assert rc == 1 and "the run stopped: RuntimeError: inference worker died" in err and "Traceback" not in err
+    assert stopped
+    s = EpisodeStore.open(store, readonly=True)
+    assert s.num_episodes == 1 and s.episode_meta(0)["note"] == "stopped by RuntimeError: inference worker died"

@@ -32,10 +32,10 @@ from deploy_fakes import (  # noqa: E402
 WD = WatchdogConfig(max_obs_age=0.05, max_frame_age=0.1, max_stalled_ticks=5, max_body_errors=3, grace_s=0.2)
 
 
-def deploy(robot, source, clock, max_steps=40, operator=None, estop=None):
+def deploy(robot, source, clock, max_steps=40, operator=None, estop=None, store=None):
     safety = SafetyLayer(SPEC, SafetyConfig(max_step=(0.5,), max_velocity=(5.0,)))
     guard = DeployGuard(Watchdog(WD, clock), estop or EStop(EStopConfig(signals=False)), safety)
-    store = ListStore()
+    store = store if store is not None else ListStore()
     rec = StoreRecorder(store, ["state"], keep_failed=True, extra_keys=list(telemetry_specs(3)))
     loop = ControlLoop(robot, source, rec, LoopConfig(fps=50.0, max_steps=max_steps, settle_ticks=0,
                                                        keep_aborted=True, tick_records=True),
@@ -150,6 +150,9 @@ def test_an_exception_in_the_source_still_ends_safe():
         if k == 3:
             raise RuntimeError("worker died")
 
+    store = ListStore()
     with pytest.raises(RuntimeError, match="worker died"):
-        deploy(robot, RampSource(on_tick=boom), clock)
+        deploy(robot, RampSource(on_tick=boom), clock, store=store)
     assert robot.safe_stops == 1
+    # the three ticks before the failure are kept, with the reason
+    assert len(store.episodes[0]) == 3 and store.metas[0]["note"] == "stopped by RuntimeError: worker died"
