@@ -1,4 +1,5 @@
-"""Hardware: teleop devices (`hardware.teleop`), later the MuJoCo twin, LeRobot arms and cameras.
+"""Hardware: teleop devices (`hardware.teleop`), the MuJoCo twin (`hardware.twin`; `make_robot` in
+`hardware.registry`), later LeRobot arms and cameras.
 
 SDKs (lerobot, hidapi, evdev, pyrealsense2) are imported inside the backend
 that needs them, so importing this package needs none of them.
