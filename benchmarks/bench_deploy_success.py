@@ -118,7 +118,7 @@ def main() -> None:
                    "watchdog_holds": dep["watchdog_holds"], "clean": dep["clean"], "exit_code": deploy_rc,
                    "outcomes": sorted({e["outcome"] for e in dep["per_episode"]}), "wall_s": round(deploy_s, 1)},
         "per_seed_agreement": round(sum(ev_ok[s] == dep_ok[s] for s in common) / len(common), 3) if common else None,
-        "deploy_within_eval_ci95": ev["ci95_low"] <= dep["success_rate"] <= ev["ci95_high"],
+        "deploy_within_eval_ci95": ev["ci95_low"] - 1e-9 <= dep["success_rate"] <= ev["ci95_high"] + 1e-9,
         "train_wall_s": round(train_s, 1),
     }
     path = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
