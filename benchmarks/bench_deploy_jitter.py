@@ -16,7 +16,8 @@ Figures, per rate (50 Hz, 100 Hz) and load (idle, CPU hog = one busy process per
 - jitter (wake-up minus scheduled start) p50 / p99 / max ms, misses (late wake-ups),
   late ticks (work overran), skipped deadlines;
 - under the hog: the watchdog's verdict (ticks held, whether and why it stopped the arm);
-- camera path: frames/s delivered per camera and frame age at the loop (p50 / p99 ms).
+- camera path: frames/s delivered per camera and frame age at the loop (p50 / p99 ms);
+  joint-state age at the tick (p50 / p99 ms; the physics thread publishes every 4 ms).
 Writes benchmarks/results/bench_deploy_jitter[.quick].json and prints it.
 """
 
@@ -126,6 +127,8 @@ def run(fps: float, ticks: int, hog: bool) -> dict:
     s = res.telemetry.summary()
     ages = np.asarray(frame_ages) * 1e3
     recs = res.telemetry.records
+    obs_ages = np.asarray([r.obs_age_ms for r in recs], np.float64)
+    obs_ages = obs_ages[np.isfinite(obs_ages)]
     return {
         "source": label, "fps": fps, "cpu_hog_processes": len(hogs), "ticks": s["ticks"],
         "outcome": res.outcome.value, "stop_reason": res.info.get("abort_reason", ""),
@@ -134,6 +137,8 @@ def run(fps: float, ticks: int, hog: bool) -> dict:
         "skipped_deadlines": s["missed_deadlines"], "ticks_held_by_watchdog": int(sum(r.held for r in recs)),
         "watchdog_events": watchdog.events[:5], "policy_calls": policy.calls,
         "camera_fps_delivered": {n: round((c.frames - frames0[n]) / wall, 1) for n, c in twin.cameras.items()},
+        "state_age_ms_p50": round(float(np.percentile(obs_ages, 50)), 2) if obs_ages.size else None,
+        "state_age_ms_p99": round(float(np.percentile(obs_ages, 99)), 2) if obs_ages.size else None,
         "frame_age_ms_p50": round(float(np.percentile(ages, 50)), 2) if ages.size else None,
         "frame_age_ms_p99": round(float(np.percentile(ages, 99)), 2) if ages.size else None,
         "wall_s": round(wall, 2),
