@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give --policy <checkpoint> to deploy, or --replay <store.zarr> to replay a recorded run")
     if args.episodes < 1:
         return _fail("--episodes must be >= 1")
+    if args.estop_file and Path(args.estop_file).exists():
+        return _fail(f"--estop-file {args.estop_file} exists, so the e-stop would fire at once; remove it to arm the run")
     try:
         robot_opts, env_opts = parse_overrides(args.robot_opt), parse_overrides(args.env)
         safety_opts, watchdog_opts = parse_overrides(args.safety), parse_overrides(args.watchdog)

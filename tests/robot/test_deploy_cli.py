@@ -116,6 +116,7 @@ def test_a_checkpoint_that_does_not_fit_fails_before_anything_moves(tmp_path, mo
     (["--policy", "CKPT", "--robot", "ur5"], "unknown robot 'ur5'"),
     (["--policy", "CKPT", "--robot-opt", "colour=red"], "unknown key twin.colour"),
     (["--replay", "/nonexistent/store.zarr"], "no such store"),
+    (["--policy", "CKPT", "--estop-file", "CKPT"], "remove it to arm the run"),
 ])
 def test_user_mistakes_exit_2_with_one_message(ckpt, capsys, argv, expect):
     argv = [str(ckpt) if a == "CKPT" else a for a in argv]
