@@ -97,9 +97,15 @@ def test_cameras_render_on_their_own_schedule_and_can_stop(twin):
 
 
 def test_fk_matches_the_simulated_gripper(twin):
-    with twin.lock:
-        q = twin.env.joint_positions
-        ee = twin.env.ee_pos
+    import copy
+
+    import mujoco
+
+    with twin.lock:  # a snapshot: the live data's site positions lag its qpos by one integration step
+        snap = copy.copy(twin.env.data)
+    mujoco.mj_kinematics(twin.env.model, snap)
+    q = snap.qpos[twin.env._qadr]
+    ee = snap.site_xpos[twin.env.ee_site]
     np.testing.assert_allclose(twin.forward_kinematics(q), ee, atol=1e-9)
     cfg = twin.safety_config()
     assert np.all(np.asarray(cfg.workspace_low) <= ee) and np.all(ee <= np.asarray(cfg.workspace_high))
