@@ -44,6 +44,14 @@ class Robot(Protocol):
 
     Specs are readable while disconnected. `send_action` returns the command
     actually sent (after clipping by the driver), in robot units.
+
+    Safety methods the runtime's watchdog and e-stop call:
+    `hold()` commands the current measured position (stop moving, torque on);
+    `safe_stop()` puts the body in its configured safe state (hold or torque
+    off), is idempotent and never raises for a body already stopped;
+    `faults()` lists current hardware faults, each naming the joint or device
+    (empty = healthy), cheap enough to call every tick (cached by a low-rate
+    monitor).
     """
 
     body_spec: BodySpec
@@ -60,6 +68,18 @@ class Robot(Protocol):
         ...
 
     def send_action(self, action: np.ndarray) -> np.ndarray: ...
+
+    def hold(self) -> None:
+        """Command the current measured position: stop moving, torque on."""
+        ...
+
+    def safe_stop(self) -> None:
+        """Go to the configured safe state (hold or torque off); idempotent."""
+        ...
+
+    def faults(self) -> list[str]:
+        """Current hardware faults, e.g. "servo 'elbow_flex' (id 3): over-temperature 71 C > 65 C"."""
+        ...
 
 
 @runtime_checkable

@@ -76,6 +76,8 @@ class FeetechBusEmulator(PtyBus):
         super().__init__("feetech-emulator")
         self.requests: list[tuple[int, int]] = []  # (instruction, id) seen, for assertions
         self.n_requests = 0
+        self.sync_writes = 0  # SYNC_WRITE packets served (one per control tick of lerobot's followers)
+        self._on_sync_write: list[tuple[int, Callable[[], None]]] = []
 
     # ------------------------------------------------------------ registers
     @property
@@ -216,6 +218,11 @@ class FeetechBusEmulator(PtyBus):
                     if i in self.servos and not self.servos[i].silent:
                         self.servos[i].table[addr:addr + length] = params[k + 1:k + 1 + length]
                         self.servos[i].on_write(addr, length)
+                self.sync_writes += 1
+                due = [a for n, a in self._on_sync_write if self.sync_writes >= n]
+                self._on_sync_write = [(n, a) for n, a in self._on_sync_write if self.sync_writes < n]
+                for action in due:
+                    action()
                 return b""
             if servo_id == BROADCAST and instr == WRITE:
                 for s in self.servos.values():
@@ -241,16 +248,24 @@ class FeetechBusEmulator(PtyBus):
 
 
 FAULTS = ("silent", "corrupt", "overload", "overheat", "stuck")
-"""Faults the CLI can schedule with --fault KIND:ID:AFTER_S."""
+"""Faults the CLI can schedule with --fault KIND:ID:AFTER_S or KIND:ID:@N."""
 
 
-def schedule_fault(bus: FeetechBusEmulator, spec: str) -> threading.Timer:
-    """Start a timer that injects `KIND:ID:AFTER_S` (e.g. overheat:3:2.5) into `bus`; ValueError if malformed."""
+def schedule_fault(bus: FeetechBusEmulator, spec: str) -> threading.Timer | None:
+    """Inject fault `KIND:ID:AFTER` into `bus`; ValueError if malformed.
+
+    AFTER is seconds after now (`overheat:3:2.5`, a timer, returned) or `@N`,
+    after the bus has served N SYNC_WRITE packets (`overheat:3:@20`: after 20
+    control ticks of a lerobot follower, whatever the machine's speed; None).
+    """
     try:
         kind, sid, after = spec.split(":")
-        servo_id, delay = int(sid), float(after)
+        servo_id = int(sid)
+        writes = int(after[1:]) if after.startswith("@") else None
+        delay = float(after) if writes is None else 0.0
     except ValueError:
-        raise ValueError(f"--fault {spec!r}: expected KIND:ID:AFTER_S, e.g. overheat:3:2.5") from None
+        raise ValueError(f"--fault {spec!r}: expected KIND:ID:AFTER_S or KIND:ID:@N, "
+                         "e.g. overheat:3:2.5 or overheat:3:@20") from None
     if kind not in FAULTS:
         raise ValueError(f"--fault {spec!r}: kind must be one of {', '.join(FAULTS)}")
     if servo_id not in bus.servos:
@@ -262,6 +277,10 @@ def schedule_fault(bus: FeetechBusEmulator, spec: str) -> threading.Timer:
         "overheat": lambda: bus.set_temperature(servo_id, 75.0),
         "stuck": lambda: bus.set_stuck(servo_id),
     }
+    if writes is not None:
+        with bus.lock:
+            bus._on_sync_write.append((writes, actions[kind]))
+        return None
     timer = threading.Timer(delay, actions[kind])
     timer.daemon = True
     timer.start()
@@ -279,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lerobot-id", default="",
                    help="also write it where lerobot looks for SO-101 follower <ID> "
                         "($HF_LEROBOT_CALIBRATION/robots/so101_follower/<ID>.json)")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND:ID:AFTER_S",
-                   help=f"inject a fault AFTER_S seconds after start ({', '.join(FAULTS)}), e.g. overheat:3:2.5")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND:ID:AFTER",
+                   help=f"inject a fault ({', '.join(FAULTS)}) AFTER seconds after start, or after @N sync "
+                        "writes (control ticks), e.g. overheat:3:2.5 or overheat:3:@20")
     args = p.parse_args(argv)
     lo, hi = args.range
     if not 0 <= lo < hi <= 4095:

@@ -89,8 +89,11 @@ class EnvBody:
 class RobotBody:
     """Drives a real-time `Robot` (twin or physical arm); it must already be connected.
 
-    A robot cannot tell success, so episodes on it end on operator stop or
-    max steps. `reset` does not move the arm: homing is the operator's job.
+    A physical robot cannot tell success, so episodes on it end on operator
+    stop or max steps; the twin reports sim-only success through its
+    `success()` method. `reset` does not move a physical arm (homing is the
+    operator's job); a robot with `reset_episode(seed)` (the twin) resets its
+    scene. `hold`, `safe_stop`, `faults` and `frame_times` forward to the robot.
     """
 
     def __init__(self, robot: RobotInterface) -> None:
@@ -99,7 +102,10 @@ class RobotBody:
         self.last_obs_time = 0.0
 
     def reset(self, seed: int | None = None) -> Observation:
-        """Read the current observation (seed is ignored on a physical body)."""
+        """Reset the scene if the robot can (twin), then read the current observation."""
+        reset = getattr(self.robot, "reset_episode", None)
+        if callable(reset):
+            reset(seed)
         return self.observe()
 
     def observe(self) -> Observation:
@@ -112,7 +118,27 @@ class RobotBody:
     def act(self, action: np.ndarray) -> BodyStep:
         """Send `action`; `action_sent` is what the driver sent after clipping."""
         sent = self.robot.send_action(np.asarray(action, dtype=np.float32))
-        return BodyStep(action_sent=np.asarray(sent, dtype=np.float32))
+        success = getattr(self.robot, "success", None)
+        return BodyStep(action_sent=np.asarray(sent, dtype=np.float32),
+                        success=bool(success()) if callable(success) else False)
+
+    def hold(self) -> None:
+        """Command the measured position (the robot's `hold`)."""
+        self.robot.hold()
+
+    def safe_stop(self) -> None:
+        """The robot's configured safe state."""
+        self.robot.safe_stop()
+
+    def faults(self) -> list[str]:
+        """The robot's current faults ([] when it reports none)."""
+        fn = getattr(self.robot, "faults", None)
+        return list(fn()) if callable(fn) else []
+
+    def frame_times(self) -> dict[str, float]:
+        """Camera name -> capture time of the latest frame ({} for a robot without cameras)."""
+        fn = getattr(self.robot, "frame_times", None)
+        return dict(fn()) if callable(fn) else {}
 
 
 def as_body(target: Any) -> Body:

@@ -12,10 +12,12 @@ and, unchanged, evaluation on the twin and deployment (policy chunk executor
     recorder.record(obs, step.action_sent, t)
     scheduler.end()                       # sleep to the deadline, telemetry
 
-Extension points for later issues: a policy chunk executor is just another
-`source` with the Teleop interface; the safety layer and a software e-stop are
-`action_filters` (callables `(action, obs) -> action`, raising `StopEpisode`
-to end the episode); a watchdog reads `TickTiming` through `on_tick`.
+A policy source is just another `source` with the Teleop interface; the
+safety layer is an `action_filter` (a callable `(action, obs) -> action`,
+raising `StopEpisode` to end the episode). Deployment passes a `guard`
+(robot/runtime/guard.py: watchdog, e-stop, per-tick `TickRecord`): it can hold
+position or stop the body at any tick, and any exception ends in the body's
+safe state. Collection runs without one.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class Outcome(enum.Enum):
     TERMINATED = "terminated"  # the body ended the episode itself (terminated/truncated)
     STOPPED = "stopped"  # operator STOP: save what was recorded
     DISCARDED = "discarded"  # operator DISCARD: drop and re-record
-    ABORTED = "aborted"  # an action filter raised StopEpisode
+    ABORTED = "aborted"  # an action filter raised StopEpisode, or the watchdog stopped the body
+    ESTOP = "estop"  # the e-stop fired: nothing moved after it, the body is in its safe state
     QUIT = "quit"
 
     @property
@@ -70,6 +73,10 @@ class LoopConfig:
       show the goal state and not just the instant it was reached.
     wait_for_start: poll the source for a START event before recording
       (interactive devices); a scripted source starts at once.
+    keep_aborted: save episodes that ended ABORTED / ESTOP (deployment: the
+      recording of a fault is the evidence); collection drops them.
+    tick_records: keep every tick's `TickRecord` in `EpisodeResult.telemetry.records`
+      (needs a guard; the recorder stores them either way).
     """
 
     fps: float | None = None
@@ -77,6 +84,8 @@ class LoopConfig:
     max_steps: int = 300
     settle_ticks: int = 5
     wait_for_start: bool = False
+    keep_aborted: bool = False
+    tick_records: bool = False
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -120,8 +129,10 @@ class ControlLoop:
     recorder: optional `RecorderHook` (e.g. `StoreRecorder`).
     operator: optional second Teleop whose events steer the episode and whose
       INTERVENE event hands control to it (and back) mid-episode.
-    action_filters: run in order between the source and the body.
+    action_filters: run in order between the source and the body (the safety layer).
     on_tick: called with each tick's `TickTiming` (telemetry, watchdog).
+    guard: optional `robot.runtime.guard.DeployGuard` (watchdog, e-stop, per-tick
+      telemetry): deployment runs with one, collection without.
     """
 
     def __init__(
@@ -136,6 +147,7 @@ class ControlLoop:
         operator: Teleop | None = None,
         action_filters: Sequence[ActionFilter] = (),
         on_tick: Callable[[TickTiming], None] | None = None,
+        guard: Any = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -148,6 +160,9 @@ class ControlLoop:
         self.operator = operator
         self.action_filters = list(action_filters)
         self.on_tick = on_tick
+        self.guard = guard
+        if guard is not None:
+            guard.bind(self.body)
         self.fps = float(self.config.fps or self.body.body_spec.fps)
         self._clock = clock
         self._sleep = sleep
@@ -181,6 +196,11 @@ class ControlLoop:
         t_wall = self._clock()
         telemetry = LoopTelemetry(self.fps)
         obs = self.body.reset(seed=seed)
+        for filt in self.action_filters:
+            if hasattr(filt, "reset"):
+                filt.reset()
+        if self.guard is not None:
+            self.guard.reset()
         self.source.reset(obs)
         if self.operator is not None:
             self.operator.reset(obs)
@@ -191,9 +211,12 @@ class ControlLoop:
             self.recorder.start(obs, EpisodeInfo(self.task, seed, self.source_kind))
         try:
             run = self._run_ticks(telemetry)
-        except BaseException:
-            if self.recorder is not None:
-                self.recorder.finish(save=False, success=False)
+        except BaseException as e:
+            if self.guard is not None:
+                self.guard.safe_stop()  # whatever went wrong, the body ends safe
+            if self.recorder is not None:  # deployment keeps the evidence, collection drops it
+                self.recorder.finish(save=cfg.keep_aborted, success=False,
+                                     note=f"stopped by {type(e).__name__}: {e}")
             raise
         success = True if run.outcome is Outcome.SUCCESS else run.success_streak > 0
         info: dict[str, Any] = {"ever_succeeded": run.ever_succeeded}
@@ -202,7 +225,10 @@ class ControlLoop:
         saved = False
         if self.recorder is not None:
             note = "intervened" if run.intervened else ""
-            saved = self.recorder.finish(run.outcome.keeps_data, success, note)
+            if run.abort_reason:
+                note = (note + "; " if note else "") + run.abort_reason
+            keep = run.outcome.keeps_data or (cfg.keep_aborted and run.outcome in (Outcome.ABORTED, Outcome.ESTOP))
+            saved = self.recorder.finish(keep, success, note)
         return EpisodeResult(
             run.outcome, seed, run.steps, success, saved, run.intervened, telemetry,
             self._clock() - t_wall, info,
@@ -214,11 +240,25 @@ class ControlLoop:
         sched = RateScheduler(self.fps, cfg.realtime, self._clock, self._sleep)
         t0 = sched.start()
         run = _Run()
+        guard = self.guard
         intervening = False
         last_action: np.ndarray | None = None
+        last_obs: Observation | None = None
         while True:
             t = sched.begin()
-            obs = self.body.observe()
+            if guard is not None and guard.estopped():
+                return guard.stop(run, Outcome.ESTOP)
+            try:
+                obs = self.body.observe()
+                last_obs = obs
+            except Exception as e:  # a body that stops answering: the watchdog decides
+                if guard is None or last_obs is None:
+                    raise
+                guard.body_error(f"observe: {type(e).__name__}: {e}")
+                obs = last_obs
+            verdict = guard.check(obs, sched, self.source) if guard is not None else None
+            if verdict is not None and verdict.stop:
+                return guard.stop(run, Outcome.ABORTED)  # type: ignore[union-attr]
             cmd, events, op_cmd = self._poll(obs)
             if TeleopEvent.QUIT in events:
                 run.outcome = Outcome.QUIT
@@ -239,19 +279,39 @@ class ControlLoop:
             if action is None:  # nothing commanded yet: keep time, record nothing
                 self._end_tick(sched, telemetry)
                 continue
-            action = np.asarray(action, dtype=np.float32)
+            requested = np.asarray(action, dtype=np.float32)
+            action = requested
             try:
                 for filt in self.action_filters:
                     action = filt(action, obs)
             except StopEpisode as e:
+                if guard is not None:
+                    return guard.stop(run, Outcome.ABORTED, str(e))
                 run.outcome = Outcome.ABORTED
                 run.abort_reason = str(e)
                 return run
+            if guard is not None:
+                if guard.estopped():  # checked again right before anything moves
+                    return guard.stop(run, Outcome.ESTOP)
+                step = guard.act(self.body, action, obs, held=bool(verdict and verdict.hold))
+                if step is None:  # the send failed: nothing known to be sent, nothing recorded
+                    self._end_tick(sched, telemetry)
+                    continue
+            else:
+                step = self.body.act(action)
             last_action = action
-            step = self.body.act(action)
             stamp = (t - t0) if cfg.realtime else run.steps / self.fps
+            extra: dict[str, Any] = {}
+            if guard is not None:
+                rec = guard.record(sched, obs, requested, step.action_sent, intervening, self.source)
+                extra = rec.row()
+                if cfg.tick_records:
+                    telemetry.records.append(rec)
             if self.recorder is not None:
-                self.recorder.record(obs, step.action_sent, stamp)
+                if extra:
+                    self.recorder.record(obs, step.action_sent, stamp, extra=extra)
+                else:
+                    self.recorder.record(obs, step.action_sent, stamp)
             run.steps += 1
             run.success_streak = run.success_streak + 1 if step.success else 0
             run.ever_succeeded |= step.success

@@ -8,7 +8,7 @@ instruction=..., source=..., seed=...)` (seed as extra metadata) returns a write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,7 +34,8 @@ class RecorderHook(Protocol):
 
     def start(self, obs: Observation, info: EpisodeInfo) -> None: ...
 
-    def record(self, obs: Observation, action: np.ndarray, timestamp: float) -> None: ...
+    def record(self, obs: Observation, action: np.ndarray, timestamp: float,
+               extra: Mapping[str, Any] | None = None) -> None: ...
 
     def finish(self, save: bool, success: bool, note: str = "") -> bool:
         """Commit (save=True) or drop the episode; returns whether it was committed."""
@@ -47,14 +48,17 @@ class StoreRecorder:
     `obs_keys` are the per-tick observation keys to record (`state`,
     `images.<cam>`); the instruction goes to episode metadata. With
     `keep_failed=False` an unsuccessful episode is discarded instead of being
-    committed with `success=False`.
+    committed with `success=False`. `extra_keys` are per-tick keys the loop
+    passes in `record(..., extra=...)` (deployment telemetry `telemetry.<field>`).
     """
 
-    def __init__(self, store: Any, obs_keys: Sequence[str], keep_failed: bool = False) -> None:
+    def __init__(self, store: Any, obs_keys: Sequence[str], keep_failed: bool = False,
+                 extra_keys: Sequence[str] = ()) -> None:
         if not obs_keys:
             raise ValueError("StoreRecorder needs at least one observation key to record (e.g. 'state')")
         self.store = store
         self.obs_keys = tuple(obs_keys)
+        self.extra_keys = tuple(extra_keys)
         self.keep_failed = keep_failed
         self._writer: Any = None
         self._ticks = 0
@@ -83,8 +87,9 @@ class StoreRecorder:
         self._ticks = 0
         self._episode = f"{info.task} seed={info.seed}"
 
-    def record(self, obs: Observation, action: np.ndarray, timestamp: float) -> None:
-        """Append one tick: the observation before the action, the action sent, its time."""
+    def record(self, obs: Observation, action: np.ndarray, timestamp: float,
+               extra: Mapping[str, Any] | None = None) -> None:
+        """Append one tick: the observation before the action, the action sent, its time, `extra_keys`."""
         if self._writer is None:
             raise RuntimeError("StoreRecorder.record() before start()")
         row: dict[str, Any] = {}
@@ -94,6 +99,10 @@ class StoreRecorder:
             row[k] = obs[k]
         row[K.ACTION] = np.asarray(action, dtype=np.float32)
         row[K.TIMESTAMP] = np.float64(timestamp)
+        for k in self.extra_keys:
+            if extra is None or k not in extra:
+                raise KeyError(f"episode {self._episode}, tick {self._ticks}: the loop gave no {k!r}")
+            row[k] = extra[k]
         self._writer.append(row)
         self._ticks += 1
 

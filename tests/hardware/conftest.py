@@ -60,7 +60,7 @@ def so101_bus(tmp_path):
     """
     import json
 
-    pytest.importorskip("lerobot.robots.so101_follower")
+    import lerobot.robots.so101_follower  # noqa: F401  (an installed extra: it must import, never skip)
     from feetech_emulator import REPLY_TIMEOUT_MS
 
     from hardware.arms.lerobot_arm import LeRobotArmConfig

@@ -8,13 +8,12 @@ import os
 import time
 
 import numpy as np
+import pyrealsense2 as rs  # the `realsense` extra: it must import, never skip
 import pytest
 
 from hardware.cameras import CameraError, make_camera
-from robot.config import ConfigError
-
-rs = pytest.importorskip("pyrealsense2")  # third-party SDK (extra `realsense`)
 from hardware.emulators.realsense import EmulatedRealSense  # noqa: E402
+from robot.config import ConfigError
 
 
 def wait_until(cond, timeout=5.0):

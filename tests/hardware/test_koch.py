@@ -5,17 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import dynamixel_sdk  # noqa: F401  (an installed extra: it must import, never skip)
+import lerobot.robots.koch_follower  # noqa: F401  (an installed extra: it must import, never skip)
 import numpy as np
 import pytest
+from feetech_emulator import REPLY_TIMEOUT_MS  # noqa: E402
 
 from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig
 from hardware.arms.servo_health import ServoHealthConfig
 from hardware.arms.units import JOINTS
-
-pytest.importorskip("dynamixel_sdk")  # third-party SDK of the `lerobot` extra
-pytest.importorskip("lerobot.robots.koch_follower")
-from feetech_emulator import REPLY_TIMEOUT_MS  # noqa: E402
-
 from hardware.emulators.dynamixel import DynamixelBusEmulator, crc16, packet, stuff, unstuff  # noqa: E402
 
 

@@ -8,36 +8,36 @@ import numpy as np
 import pytest
 
 from hardware.arms.lerobot_arm import LeRobotArm, LeRobotArmConfig, build_lerobot_robot
-from hardware.arms.registry_entries import ROBOT_ENTRIES, make_arm
+from hardware.registry import ROBOTS, make_robot
 from robot.config import ConfigError
 
 
 def test_entries_build_arms_with_the_twin_spec_and_cameras(tmp_path):
-    assert set(ROBOT_ENTRIES) == {"so101", "so100", "koch"}
-    arm = make_arm("so101", port="/dev/ttyACM0", id="f", fps=50, health={"rate_hz": 4.0},
+    assert {"so101", "so100", "koch", "twin"} <= set(ROBOTS)
+    arm = make_robot("so101", port="/dev/ttyACM0", id="f", fps=50, health={"rate_hz": 4.0},
                    cameras={"front": {"kind": "opencv", "source": "0", "width": 96, "height": 72}})
     assert isinstance(arm, LeRobotArm) and arm.config.health.rate_hz == 4.0
     assert arm.body_spec.fps == 50.0 and arm.body_spec.observations["images.front"].shape == (72, 96, 3)
-    koch = make_arm("koch", port="/dev/ttyUSB0", task="so101_lift")  # the deploy runtime passes its task
+    koch = make_robot("koch", port="/dev/ttyUSB0", task="so101_lift")  # the deploy runtime passes its task
     assert koch.config.kind == "koch" and koch.body_spec.action.shape == (6,)
     assert koch.config.calibration_path().parts[-2:] == ("koch_follower", "follower.json")
 
 
 def test_entries_reject_bad_config_naming_the_key():
     with pytest.raises(ConfigError, match="so101.prot"):
-        make_arm("so101", prot="/dev/ttyACM0")
+        make_robot("so101", prot="/dev/ttyACM0")
     with pytest.raises(ConfigError, match="safe_stop"):
-        make_arm("so101", safe_stop="panic")
+        make_robot("so101", safe_stop="panic")
     with pytest.raises(ConfigError, match="robot.cameras.front"):
-        make_arm("so101", cameras={"front": {"source": "0"}})
+        make_robot("so101", cameras={"front": {"source": "0"}})
     with pytest.raises(ConfigError, match="so101.health"):
-        make_arm("so101", health={"rate_hz": 0.0})
+        make_robot("so101", health={"rate_hz": 0.0})
     with pytest.raises(ConfigError, match="koch"):
-        make_arm("so101", kind="koch")
+        make_robot("so101", kind="koch")
 
 
 def test_forward_kinematics_uses_the_twins_arm():
-    arm = make_arm("so101", port="/dev/ttyACM0")
+    arm = make_robot("so101", port="/dev/ttyACM0")
     ee = arm.forward_kinematics(np.zeros(6))
     assert ee.shape == (3,) and 0.1 < ee[0] < 0.6  # the arm reaches along +x from its base
 
@@ -58,7 +58,7 @@ def test_missing_lerobot_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_koch_builds_lerobots_dynamixel_follower(tmp_path):
-    pytest.importorskip("dynamixel_sdk")  # third-party SDK of the `lerobot` extra
+    import dynamixel_sdk  # noqa: F401  (an installed extra: it must import, never skip)
     robot = build_lerobot_robot(LeRobotArmConfig(kind="koch", port="/dev/null", calibration_dir=str(tmp_path)))
     assert type(robot).__name__ == "KochFollower" and type(robot.bus).__name__ == "DynamixelMotorsBus"
     assert list(robot.bus.motors) == ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]

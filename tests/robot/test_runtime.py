@@ -125,6 +125,9 @@ def test_scheduler_counts_late_ticks_and_skips_missed_deadlines():
     # successor (100.5) as its own deadline, so the one after it is back on the grid.
     assert timings[3].start == pytest.approx(100.45)
     assert timings[4].start == pytest.approx(100.5)
+    # The overrun shows as tick 3 waking 50 ms after its grid point (100.4): one miss, counted once.
+    assert [t.miss for t in timings] == [False, False, False, True, False]
+    assert timings[3].jitter == pytest.approx(0.05)
 
 
 def test_scheduler_holds_rate_on_the_real_clock():
