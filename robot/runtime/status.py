@@ -116,14 +116,20 @@ class StatusLine:
             self.stream.write("\n")
             self.stream.flush()
 
+    def _episode_label(self) -> str:
+        """'ep k/n': k is the successful episode being worked on (saved so far + 1), n the target."""
+        if not self.total:
+            return f"ep {max(self.episode, 1)}"
+        return f"ep {min(self.saved_ok + 1, self.total)}/{self.total}"
+
     def _prefix(self) -> str:
-        n = f"/{self.total}" if self.total else ""
-        return f"[ep {max(self.episode, 1)}{n}] "
+        return f"[{self._episode_label()}] "
 
     def text(self) -> str:
         """The status line's content (without terminal control codes)."""
-        n = f"/{self.total}" if self.total else ""
-        parts = [f"ep {max(self.episode, 1)}{n}", self.state]
+        parts = [self._episode_label(), self.state]
+        if self.total:
+            parts.append(f"try {max(self.episode, 1)}")
         if self.seed is not None:
             parts.append(f"seed {self.seed}")
         parts += [f"tick {self.ticks}", f"{self.seconds:.1f} s"]
