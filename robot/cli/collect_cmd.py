@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     from data import DataError, EpisodeStore
     from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
-    from robot.config import parse_overrides
     from robot.cli.liveview import ViewError, describe, make_observers
+    from robot.config import parse_overrides
     from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
     from robot.runtime.observers import close_all
 

@@ -88,3 +88,59 @@ def end_reason(result: EpisodeResult, why_not_saved: str = "") -> str:
     if why_not_saved:
         return f"{head}: not saved ({why_not_saved})"
     return f"{head} ({'success' if result.success else 'not a success'})"
+
+
+class EpisodeFeed:
+    """Feeds observers from code that steps an env itself (batched evaluation), paced at `fps`.
+
+    Usage: `start(obs, task, seed)` once per episode, `tick(obs, action, success,
+    terminated, truncated)` after each step (sleeps to the tick's deadline when
+    `realtime`, so a person can watch), `end(success, terminated)` at the end.
+    """
+
+    def __init__(self, observers: Sequence[Any], fps: float, *, realtime: bool = True, source: str = "policy",
+                 clock: Any = None, sleep: Any = None) -> None:
+        import time
+
+        from robot.runtime.scheduler import LoopTelemetry, RateScheduler
+
+        self.observers = list(observers)
+        self.fps = fps
+        self.source = source
+        self._sched = RateScheduler(fps, realtime, clock or time.monotonic, sleep or time.sleep)
+        self._telemetry_cls = LoopTelemetry
+        self.telemetry = LoopTelemetry(fps)
+        self.seed: int | None = None
+        self.steps = 0
+
+    def start(self, obs: Observation, task: str, seed: int | None) -> None:
+        """A new episode begins (the observation after reset)."""
+        from robot.runtime.recorder import EpisodeInfo
+
+        self.seed, self.steps = seed, 0
+        self.telemetry = self._telemetry_cls(self.fps)
+        notify(self.observers, "on_episode_start", obs, EpisodeInfo(task, seed, self.source))
+        notify(self.observers, "on_event", f"episode started (seed {seed}): {self.source}")
+        self._sched.start()
+        self._sched.begin()
+
+    def tick(self, obs: Observation, action: np.ndarray, success: bool, terminated: bool = False,
+             truncated: bool = False) -> None:
+        """One step done: wait for its deadline, then show it."""
+        from robot.runtime.body import BodyStep
+
+        timing = self._sched.end()
+        self.telemetry.add(timing)
+        self.steps += 1
+        step = BodyStep(np.asarray(action, dtype=np.float32), bool(success), bool(terminated), bool(truncated))
+        notify(self.observers, "on_tick", obs, step.action_sent, step, timing, self.source)
+        self._sched.begin()
+
+    def end(self, success: bool, terminated: bool = False) -> None:
+        """The episode is over: tell the observers how it ended."""
+        from robot.runtime.loop import EpisodeResult, Outcome
+
+        outcome = Outcome.SUCCESS if success else (Outcome.TERMINATED if terminated else Outcome.MAX_STEPS)
+        result = EpisodeResult(outcome, self.seed, self.steps, bool(success), False, False, self.telemetry)
+        notify(self.observers, "on_event", end_reason(result))
+        notify(self.observers, "on_episode_end", result)

@@ -75,12 +75,13 @@ def log_frame(rec: Any, tick: int, seconds: float, obs: Mapping[str, Any], actio
             rec.log(f"cameras/{K.camera_of(key)}", rr.Image(np.asarray(value)))
     state = obs.get(K.STATE)
     if state is not None:
-        names = _names(body_spec.observations.get(K.STATE), len(state), "state")
-        for name, v in zip(names, np.asarray(state, dtype=np.float64).ravel()):
+        values = np.asarray(state, dtype=np.float64).ravel()
+        names = _names(body_spec.observations.get(K.STATE), values.size, "state")
+        for name, v in zip(names, values, strict=True):
             rec.log(f"joints/{name}/measured", rr.Scalar(float(v)))
     if action is not None:
-        names = _names(body_spec.action, len(action), "action")
-        for name, v in zip(names, np.asarray(action, dtype=np.float64).ravel()):
+        values = np.asarray(action, dtype=np.float64).ravel()
+        for name, v in zip(_names(body_spec.action, values.size, "action"), values, strict=True):
             rec.log(f"joints/{name}/commanded", rr.Scalar(float(v)))
     if ee_position is not None:
         rec.log("ee/position", rr.Points3D(np.asarray(ee_position, dtype=np.float32).reshape(1, 3), radii=0.01))
