@@ -274,3 +274,33 @@ def test_open_recording_needs_a_destination_and_an_rrd_suffix(tmp_path):
         open_recording()
     with pytest.raises(ValueError, match=r"\.rrd"):
         open_recording(save=tmp_path / "x.txt")
+
+
+def test_view_flags_resolve_and_user_mistakes_are_one_line_errors(monkeypatch):
+    import argparse
+
+    from robot.cli.liveview import ViewError, add_view_arguments, make_observers, resolve_view
+
+    parser = argparse.ArgumentParser()
+    add_view_arguments(parser)
+
+    def args(*argv):
+        return parser.parse_args(list(argv))
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert resolve_view(args(), interactive=True) == "viewer"
+    assert resolve_view(args(), interactive=False) == "none"  # a scripted expert needs no window
+    assert resolve_view(args("--rerun-save", "x.rrd"), interactive=True) == "rerun"
+    assert resolve_view(args("--view", "viewer", "--rerun-save", "x.rrd"), interactive=False) == "viewer+rerun"
+    monkeypatch.delenv("DISPLAY")
+    assert resolve_view(args(), interactive=True) == "none"
+    with pytest.raises(ViewError, match="--rerun-save run.rrd"):
+        resolve_view(args("--view", "rerun"), interactive=False)
+    with pytest.raises(ViewError, match="contradicts"):
+        resolve_view(args("--view", "none", "--rerun-connect", "h:1"), interactive=False)
+    with pytest.raises(ViewError, match="DISPLAY is not set"):
+        make_observers(args("--view", "viewer"), ArmEnv())
+    with pytest.raises(ViewError, match="--rerun-images-every"):
+        make_observers(args("--rerun-images-every", "0"), ArmEnv())
+    observers = make_observers(args(), ArmEnv(), total=3)
+    assert [type(o).__name__ for o in observers] == ["StatusLine"]
