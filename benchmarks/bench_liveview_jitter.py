@@ -16,8 +16,12 @@ and their ticks pooled:
 - viewer+rerun:  both
 
 Jitter = |achieved period - 1/fps| per tick: mean, p99, max (ms); plus late
-ticks, missed deadlines, compute time, the viewer's sync cost. The machine is
-shared: the load average is written next to each condition. Results go to
+ticks, missed deadlines, compute time. What the loop itself pays for a view is
+measured directly too: the time of each observer's `on_tick` (ms per tick),
+and the process's CPU use (process_time / wall, in cores: the viewer's render
+thread shows there). The machine is shared: the 1-minute load average is
+written next to each condition, and the order of the conditions rotates from
+round to round. Results go to
 benchmarks/results/bench_liveview_jitter.json (or --out) and to stdout.
 """
 
@@ -69,30 +73,50 @@ def run_condition(condition: str, fps: float, ticks: int, tmp: Path) -> dict:
     from sim.registry import make_env
     from sim.viewer import MujocoViewer
 
+    class Timed:
+        """Times an observer's on_tick (what the loop pays for it); forwards everything else."""
+
+        def __init__(self, inner):
+            self.inner, self.seconds = inner, []
+
+        def on_tick(self, *args):
+            t = time.perf_counter()
+            self.inner.on_tick(*args)
+            self.seconds.append(time.perf_counter() - t)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
     env = make_env("so101_lift", {"cameras": ("front",), "fps": fps, "max_steps": ticks + 100})
     observers: list = []
     if "viewer" in condition:
-        observers.append(MujocoViewer(env))
+        observers.append(Timed(MujocoViewer(env)))
     if "rerun" in condition:
         rec = open_recording("bench", save=tmp / f"{condition}_{fps:g}.rrd")
-        observers.append(RerunLogger(rec, env.body_spec, ee_position=lambda: env.ee_pos))
+        observers.append(Timed(RerunLogger(rec, env.body_spec, ee_position=lambda: env.ee_pos)))
     expert = make_scripted("so101_lift", env)
     try:
         warm = ControlLoop(env, expert, None, LoopConfig(realtime=True, max_steps=20, settle_ticks=10**6),
                            observers=observers)
         warm.run_episode(seed=0)
+        for o in observers:
+            o.seconds.clear()
         load_before = os.getloadavg()[0]
         loop = ControlLoop(env, expert, None, LoopConfig(realtime=True, max_steps=ticks, settle_ticks=10**6),
                            observers=observers)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         result = loop.run_episode(seed=1)
+        cores = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         load_after = os.getloadavg()[0]
+        costs = {type(o.inner).__name__: list(o.seconds) for o in observers}
     finally:
-        viewer_stats = observers[0].stats() if "viewer" in condition else None
+        viewer_stats = observers[0].inner.stats() if "viewer" in condition else None
         close_all(observers)
         env.close()
     tel = result.telemetry
     return {"periods": list(tel.periods), "computes": list(tel.computes), "late": tel.late_ticks,
-            "missed": tel.missed_deadlines, "load": [load_before, load_after], "viewer": viewer_stats}
+            "missed": tel.missed_deadlines, "load": [load_before, load_after], "viewer": viewer_stats,
+            "costs": costs, "cores": cores}
 
 
 def summarize(condition: str, fps: float, runs: list[dict]) -> dict:
@@ -107,7 +131,12 @@ def summarize(condition: str, fps: float, runs: list[dict]) -> dict:
         "compute_ms_mean": float(comp.mean()), "compute_ms_p99": float(np.percentile(comp, 99)),
         "late_ticks": int(sum(r["late"] for r in runs)), "missed_deadlines": int(sum(r["missed"] for r in runs)),
         "loadavg_1min": [r["load"] for r in runs],
+        "process_cpu_cores": float(np.mean([r["cores"] for r in runs])),
     }
+    for name in runs[0]["costs"]:
+        cost = np.concatenate([r["costs"][name] for r in runs]) * 1e3
+        row[f"on_tick_ms_mean.{name}"] = float(cost.mean())
+        row[f"on_tick_ms_p99.{name}"] = float(np.percentile(cost, 99))
     viewers = [r["viewer"] for r in runs if r["viewer"] is not None]
     if viewers:
         row["viewer_syncs"] = int(sum(v["syncs"] for v in viewers))
@@ -131,8 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for k in range(rounds):
+                order = CONDITIONS[k % len(CONDITIONS):] + CONDITIONS[:k % len(CONDITIONS)]
                 for fps in RATES:
-                    for condition in CONDITIONS:
+                    for condition in order:
                         runs[(condition, fps)].append(run_condition(condition, fps, ticks, Path(tmp)))
                         print(f"round {k}: {condition} at {fps:g} Hz done", file=sys.stderr)
     finally:

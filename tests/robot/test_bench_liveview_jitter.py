@@ -28,3 +28,5 @@ def test_quick_mode_measures_every_condition_at_both_rates(tmp_path):
         if "viewer" in condition:
             assert row["viewer_syncs"] > 0
         assert all(len(pair) == 2 for pair in row["loadavg_1min"])
+        for name, part in (("MujocoViewer", "viewer"), ("RerunLogger", "rerun")):
+            assert (f"on_tick_ms_mean.{name}" in row) == (part in condition)
