@@ -143,3 +143,22 @@ def test_collect_viewer_without_display_exits_2_with_a_hint(tmp_path):
     assert proc.returncode == 2
     assert "DISPLAY is not set" in proc.stderr and "--view rerun" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tasks_mark_their_goals_for_the_view():
+    from sim.registry import make_env
+
+    lift = make_env("so101_lift")
+    lift.reset(seed=3)
+    (marker,) = lift.goal_markers()
+    cube = lift.body_pos("cube")
+    assert marker.pos[:2] == pytest.approx(cube[:2])
+    assert marker.pos[2] == pytest.approx(lift.config.cube_half_size + lift.config.lift_height)
+    place = make_env("so101_place")
+    place.reset(seed=3)
+    (marker,) = place.goal_markers()
+    assert marker.pos[:2] == pytest.approx(place.target_pos[:2]) and marker.label == "place here"
+    peg = make_env("peg_insert")
+    peg.reset(seed=3)
+    assert peg.goal_markers()[0].pos[:2] == pytest.approx(peg.socket_pos[:2])
+    assert make_env("pusht").goal_markers() == []  # PushT draws its goal T in the scene itself
