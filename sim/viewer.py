@@ -14,6 +14,10 @@ The viewer uses GLFW with the system's OpenGL (Mesa llvmpipe under Xvfb) and
 works alongside the EGL offscreen renderer that draws the observation images
 (MUJOCO_GL=egl), in one process.
 
+The render thread runs at a lower CPU priority (`render_nice`, Linux per-thread
+nice): without a GPU (Xvfb, llvmpipe, no vsync) it draws as fast as it can and
+takes most of a core, and on a busy machine the control loop must win.
+
 Two things found the hard way (mujoco 3.x/4.0, Linux):
 - `launch_passive` blocks forever when GLFW cannot start (its thread dies
   before handing back a handle), so the launch here has a timeout.
@@ -48,11 +52,12 @@ class MujocoViewer:
     max_hz: most syncs per second (the view follows the loop up to this rate).
     launch_timeout_s: give up when the window does not open within this time.
     show_ui: MuJoCo's left/right panels (off: a clean view for the operator).
+    render_nice: niceness added to the viewer's render thread (0 = same priority as the loop).
     clock: time source for the rate limit (injected in tests).
     """
 
     def __init__(self, env: Any, *, max_hz: float = 60.0, launch_timeout_s: float = 20.0, show_ui: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 render_nice: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
         if not os.environ.get("DISPLAY"):
             raise ViewerUnavailable(NO_DISPLAY)
         model, data = getattr(env, "model", None), getattr(env, "data", None)
@@ -73,6 +78,7 @@ class MujocoViewer:
         self.last_event = ""
         self.closed_by_user = False
         self.handle, self._threads = self._launch(model, data, launch_timeout_s, show_ui)
+        self._lower_priority(render_nice)
         self._aim_camera(model)
         self._update_overlay()
         self.sync(force=True)
@@ -101,6 +107,24 @@ class MujocoViewer:
                 "(GLFW could not create a window: is the X server reachable, with GLX?); use --view rerun")
         threads = set(threading.enumerate()) - before - {starter}
         return box["handle"], threads
+
+    def _lower_priority(self, nice: int) -> None:
+        """Renice the viewer's threads (Linux: niceness is per thread); a no-op where unsupported."""
+        if nice <= 0 or not hasattr(os, "setpriority"):
+            return
+        for t in self._threads:
+            if t.native_id is None:
+                continue
+            try:
+                current = os.getpriority(os.PRIO_PROCESS, t.native_id)
+                os.setpriority(os.PRIO_PROCESS, t.native_id, min(19, current + nice))
+            except OSError:  # not permitted or the thread is gone: the view still works
+                pass
+
+    @property
+    def render_thread_ids(self) -> list[int]:
+        """Native ids of the viewer's threads (for checks and profiling)."""
+        return [t.native_id for t in self._threads if t.native_id is not None]
 
     def _aim_camera(self, model: Any) -> None:
         """Look at the scene's centre from the front-left, close enough to see the gripper."""

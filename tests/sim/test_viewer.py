@@ -92,6 +92,9 @@ def test_viewer_shows_the_scene_and_follows_the_loop(xvfb, monkeypatch):
         final = screenshot(fbdir)
         assert viewer.is_running
         assert viewer.handle.user_scn.ngeom == 1  # the goal marker ("lift here")
+        # The render thread yields to the control loop: niceness raised by 10 over this thread's.
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert [os.getpriority(os.PRIO_PROCESS, tid) for tid in viewer.render_thread_ids] == [min(19, own + 10)]
     finally:
         viewer.close()
     assert result.steps == 45 and result.telemetry.late_ticks <= 5
