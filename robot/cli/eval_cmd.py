@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task config override, repeatable (e.g. --env max_steps=200)")
     parser.add_argument("--device", default="cpu", help="torch device for the policy")
     parser.add_argument("--out", help="results folder (default: <run>/eval)")
-    add_view_arguments(parser, default="none")
+    add_view_arguments(parser)  # auto: no window for eval unless --view viewer; rerun flags imply rerun
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:

@@ -35,3 +35,21 @@ def test_eval_feeds_the_live_view_of_env_0_and_keeps_its_results(tmp_path):
     times = rec.view(index="time", contents={"/joints/pusher_target_x/commanded": ["rerun.components.Scalar"]})
     stamps = times.select().read_all().to_pydict()["time"]
     assert (stamps[-1] - stamps[0]).total_seconds() >= 0.45
+
+
+def test_robot_eval_view_rerun_streams_env_0_and_flag_mistakes_exit_2(tmp_path, capsys):
+    from policies.checkpoint import save_policy
+    from robot.cli import main
+
+    ckpt = save_policy(tiny_policy(make_env("pusht")), tmp_path / "ckpt")
+    base = ["eval", "--checkpoint", str(ckpt), "--task", "pusht", "--episodes", "1", "--envs", "1",
+            "--max-steps", "4", "--out", str(tmp_path / "eval")]
+    assert main([*base, "--view", "rerun"]) == 2
+    assert "--view rerun needs a destination" in capsys.readouterr().err
+    rrd = tmp_path / "watch.rrd"
+    assert main([*base, "--rerun-save", str(rrd)]) == 0
+    assert "[ep 1/1] time limit reached (4 ticks) (not a success)" in capsys.readouterr().err
+    import rerun.dataframe as rdf
+
+    entities = {c.entity_path for c in rdf.load_recording(str(rrd)).schema().component_columns()}
+    assert {"/joints/pusher_x/measured", "/joints/pusher_target_x/commanded", "/events", "/status"} <= entities
