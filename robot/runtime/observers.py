@@ -20,18 +20,19 @@ observer propagates: a broken view is a bug to see, not to hide.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from robot.interfaces import Observation
+from robot.runtime.body import BodyStep
+from robot.runtime.recorder import EpisodeInfo
+from robot.runtime.scheduler import LoopTelemetry, RateScheduler, TickTiming
 
 if TYPE_CHECKING:
-    from robot.runtime.body import BodyStep
     from robot.runtime.loop import EpisodeResult
-    from robot.runtime.recorder import EpisodeInfo
-    from robot.runtime.scheduler import TickTiming
 
 
 class LoopObserver(Protocol):
@@ -99,26 +100,19 @@ class EpisodeFeed:
     """
 
     def __init__(self, observers: Sequence[Any], fps: float, *, realtime: bool = True, source: str = "policy",
-                 clock: Any = None, sleep: Any = None) -> None:
-        import time
-
-        from robot.runtime.scheduler import LoopTelemetry, RateScheduler
-
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.observers = list(observers)
         self.fps = fps
         self.source = source
-        self._sched = RateScheduler(fps, realtime, clock or time.monotonic, sleep or time.sleep)
-        self._telemetry_cls = LoopTelemetry
+        self._sched = RateScheduler(fps, realtime, clock, sleep)
         self.telemetry = LoopTelemetry(fps)
         self.seed: int | None = None
         self.steps = 0
 
     def start(self, obs: Observation, task: str, seed: int | None) -> None:
         """A new episode begins (the observation after reset)."""
-        from robot.runtime.recorder import EpisodeInfo
-
         self.seed, self.steps = seed, 0
-        self.telemetry = self._telemetry_cls(self.fps)
+        self.telemetry = LoopTelemetry(self.fps)
         notify(self.observers, "on_episode_start", obs, EpisodeInfo(task, seed, self.source))
         notify(self.observers, "on_event", f"episode started (seed {seed}): {self.source}")
         self._sched.start()
@@ -127,8 +121,6 @@ class EpisodeFeed:
     def tick(self, obs: Observation, action: np.ndarray, success: bool, terminated: bool = False,
              truncated: bool = False) -> None:
         """One step done: wait for its deadline, then show it."""
-        from robot.runtime.body import BodyStep
-
         timing = self._sched.end()
         self.telemetry.add(timing)
         self.steps += 1
