@@ -130,8 +130,8 @@ class MujocoViewer:
         """Look at the scene's centre from the front-left, close enough to see the gripper."""
         cam = self.handle.cam
         cam.lookat[:] = model.stat.center
-        cam.distance = 1.6 * float(model.stat.extent)
-        cam.azimuth, cam.elevation = 150.0, -25.0
+        cam.distance = 1.1 * float(model.stat.extent)
+        cam.azimuth, cam.elevation = 150.0, -30.0
 
     @property
     def is_running(self) -> bool:
