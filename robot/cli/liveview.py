@@ -93,7 +93,7 @@ def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done:
 
         try:
             rec = open_recording(f"robot_{body.body_spec.name}", save=args.rerun_save, connect=args.rerun_connect)
-        except (ImportError, ValueError, OSError) as e:
+        except (ImportError, ValueError, OSError) as e:  # OSError: ConnectionError, unwritable .rrd
             _close(observers)
             raise ViewError(str(e)) from None
         observers.append(RerunLogger(rec, body.body_spec, ee_position=ee, image_every=args.rerun_images_every))

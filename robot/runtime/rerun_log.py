@@ -54,8 +54,24 @@ def open_recording(application: str = "robot", *, save: str | Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         rec.save(str(path))
     if connect:
+        _check_listening(connect)
         rr.connect_tcp(connect, recording=rec)
     return rec
+
+
+def _check_listening(addr: str, timeout_s: float = 2.0) -> None:
+    """Raise ConnectionError naming what to run when no rerun viewer listens at `addr` (rerun would buffer silently)."""
+    import socket
+
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"rerun: --rerun-connect wants HOST:PORT (e.g. 127.0.0.1:9876), got {addr!r}")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ConnectionError(f"rerun: no viewer listening at {addr} ({e.strerror or e}); start one there with "
+                              "`rerun` (it listens on port 9876) or save to a file with --rerun-save run.rrd") from None
 
 
 _CACHE: dict[Any, Any] = {}

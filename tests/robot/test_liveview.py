@@ -241,17 +241,24 @@ def test_rerun_connect_streams_to_a_listening_viewer_port():
     received = bytearray()
 
     def accept():
-        conn, _ = server.accept()
-        conn.settimeout(10)
-        try:
-            while len(received) < 1000:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                received.extend(chunk)
-        except TimeoutError:
-            pass
-        conn.close()
+        server.settimeout(15)
+        for _ in range(3):  # open_recording first probes the port, then rerun connects for real
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                return
+            conn.settimeout(10)
+            try:
+                while len(received) < 1000:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    received.extend(chunk)
+            except TimeoutError:
+                pass
+            conn.close()
+            if received:
+                return
 
     t = threading.Thread(target=accept, daemon=True)
     t.start()
@@ -304,3 +311,14 @@ def test_view_flags_resolve_and_user_mistakes_are_one_line_errors(monkeypatch):
         make_observers(args("--rerun-images-every", "0"), ArmEnv())
     observers = make_observers(args(), ArmEnv(), total=3)
     assert [type(o).__name__ for o in observers] == ["StatusLine"]
+
+
+def test_rerun_connect_to_a_port_nobody_listens_on_says_to_start_rerun():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(ConnectionError, match="start one there with `rerun`"):
+        open_recording(connect=f"127.0.0.1:{port}")
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        open_recording(connect="localhost")
