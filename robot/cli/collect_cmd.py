@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     from data import DataError, EpisodeStore
     from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
-    from robot.cli.liveview import ViewError, describe, make_observers
+    from robot.cli.liveview import ViewError, check_view_args, describe, make_observers
     from robot.config import parse_overrides
     from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
     from robot.runtime.observers import close_all
@@ -102,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         print("robot collect: --episodes must be >= 1", file=sys.stderr)
         return 2
     interactive = args.teleop in INTERACTIVE
+    try:
+        check_view_args(args, interactive)  # before a store or a window exists
+    except ViewError as e:
+        print(f"robot collect: {e}", file=sys.stderr)
+        return 2
     env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)

@@ -67,6 +67,18 @@ def resolve_view(args: argparse.Namespace, interactive: bool) -> str:
     return view
 
 
+def check_view_args(args: argparse.Namespace, interactive: bool) -> str:
+    """Validate the view flags before anything is created (a store, a window); returns the resolved view."""
+    from sim.viewer import NO_DISPLAY
+
+    if getattr(args, "rerun_images_every", 1) < 1:
+        raise ViewError("--rerun-images-every must be >= 1")
+    view = resolve_view(args, interactive)
+    if "viewer" in view and not os.environ.get("DISPLAY"):
+        raise ViewError(NO_DISPLAY)
+    return view
+
+
 def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done: int = 0,
                    interactive: bool = False, stream: Any = None) -> list[Any]:
     """Status line plus the requested live view (viewer and/or rerun) for `body` (Env or Robot).
@@ -76,9 +88,7 @@ def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done:
     """
     from robot.runtime.status import StatusLine
 
-    if getattr(args, "rerun_images_every", 1) < 1:
-        raise ViewError("--rerun-images-every must be >= 1")
-    view = resolve_view(args, interactive)
+    view = check_view_args(args, interactive)
     ee = ee_position_of(body)
     observers: list[Any] = []
     if "viewer" in view:

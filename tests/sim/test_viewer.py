@@ -146,6 +146,7 @@ def test_collect_viewer_without_display_exits_2_with_a_hint(tmp_path):
     assert proc.returncode == 2
     assert "DISPLAY is not set" in proc.stderr and "--view rerun" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "d.zarr").exists()  # refused before creating the store
 
 
 def test_tasks_mark_their_goals_for_the_view():
