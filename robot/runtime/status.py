@@ -4,7 +4,10 @@ On a terminal the line is redrawn in place (carriage return + clear to end of
 line), at most `refresh_hz` times a second so a 100 Hz loop does not spend its
 time writing to the tty:
 
-    ep 2/5 REC  seed 3  tick 87  2.9 s  teleop  gripper closed  ee [+0.212 -0.031 +0.064] m  success no  saved 1/5
+    ep 2/5  REC  try 3  seed 2  tick 87  2.9 s  teleop  gripper closed 0%  ee [+0.212 -0.031 +0.064] m  success no  saved 1/5
+
+("ep 2/5": the second of five successful episodes wanted is being worked on;
+"try 3": the third episode of this session.)
 
 Operator events (started, saved, discarded and why, intervention) are printed
 as their own lines above it as they happen. When the stream is not a terminal
