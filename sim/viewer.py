@@ -84,7 +84,17 @@ class MujocoViewer:
         self.sync(force=True)
 
     def _launch(self, model: Any, data: Any, timeout_s: float, show_ui: bool) -> tuple[Any, set[threading.Thread]]:
+        import warnings
+
+        import glfw
         import mujoco.viewer
+
+        with warnings.catch_warnings():  # glfw reports why as a warning; the message below says it
+            warnings.simplefilter("ignore")
+            ok = glfw.init()  # idempotent; the viewer's thread calls it too, but would die silently
+        if not ok:
+            raise ViewerUnavailable(f"cannot open a window on DISPLAY={os.environ.get('DISPLAY')} (no X server "
+                                    "there, or no access); use --view rerun, or run under xvfb-run")
 
         box: dict[str, Any] = {}
         before = set(threading.enumerate())

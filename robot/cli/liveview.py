@@ -97,7 +97,10 @@ def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done:
         try:
             observers.append(MujocoViewer(body))
         except ViewerUnavailable as e:
-            raise ViewError(str(e)) from None
+            if getattr(args, "view", "") != "auto":
+                raise ViewError(str(e)) from None
+            # auto: the view was not asked for by name, so collecting goes on without it
+            print(f"live view: no MuJoCo viewer: {e}", file=stream if stream is not None else sys.stderr)
     if "rerun" in view:
         from robot.runtime.rerun_log import RerunLogger, open_recording
 

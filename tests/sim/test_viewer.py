@@ -166,3 +166,32 @@ def test_tasks_mark_their_goals_for_the_view():
     peg.reset(seed=3)
     assert peg.goal_markers()[0].pos[:2] == pytest.approx(peg.socket_pos[:2])
     assert make_env("pusht").goal_markers() == []  # PushT draws its goal T in the scene itself
+
+
+UNREACHABLE = """
+import argparse, sys
+import pytest
+from robot.cli.liveview import ViewError, add_view_arguments, make_observers
+from sim.registry import make_env
+from sim.viewer import MujocoViewer, ViewerUnavailable
+
+env = make_env("pusht")
+with pytest.raises(ViewerUnavailable, match="cannot open a window on DISPLAY=:4321"):
+    MujocoViewer(env)
+parser = argparse.ArgumentParser()
+add_view_arguments(parser)
+with pytest.raises(ViewError, match="DISPLAY=:4321"):
+    make_observers(parser.parse_args(["--view", "viewer"]), env)
+observers = make_observers(parser.parse_args([]), env, interactive=True)  # auto
+assert [type(o).__name__ for o in observers] == ["StatusLine"], observers
+print("OK")
+"""
+
+
+def test_unreachable_display_is_refused_fast_and_auto_goes_on_without_the_viewer():
+    # Its own process: GLFW keeps one X connection per process, opened by the tests above.
+    env = {**os.environ, "DISPLAY": ":4321"}  # no X server there
+    proc = subprocess.run([sys.executable, "-c", UNREACHABLE], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-2000:]
+    assert "live view: no MuJoCo viewer: cannot open a window" in proc.stderr
