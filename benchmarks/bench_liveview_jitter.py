@@ -47,13 +47,13 @@ CONDITIONS = ("none", "viewer", "rerun", "viewer+rerun")
 RATES = (30.0, 100.0)
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    """A fresh Xvfb on a free display number; returns (process, DISPLAY)."""
+def start_xvfb(screen: str = "1024x768") -> tuple[subprocess.Popen, str]:
+    """A fresh Xvfb (screen WxH, 24 bit) on a free display number; returns (process, DISPLAY)."""
     exe = shutil.which("Xvfb")
     if exe is None:
         raise SystemExit("bench_liveview_jitter: Xvfb is not installed (make setup installs it: APT_PKGS)")
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
                             pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     with os.fdopen(read_fd) as f:
@@ -149,11 +149,12 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--ticks", type=int, default=150, help="measured ticks per condition, rate and round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds over all conditions")
-    p.add_argument("--quick", action="store_true", help="1 round of 30 ticks (a smoke test)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 round of 30 ticks on a 320x240 screen (a smoke test; small window, little CPU)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_liveview_jitter.json"))
     args = p.parse_args(argv)
     ticks, rounds = (30, 1) if args.quick else (args.ticks, args.rounds)
-    xvfb, display = start_xvfb()
+    xvfb, display = start_xvfb("320x240" if args.quick else "1024x768")
     os.environ["DISPLAY"] = display
     runs: dict[tuple[str, float], list[dict]] = {(c, f): [] for f in RATES for c in CONDITIONS}
     t0 = time.time()
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = {
         "command": "MUJOCO_GL=egl python benchmarks/bench_liveview_jitter.py " + " ".join(argv or sys.argv[1:]),
         "task": "so101_lift, front camera 96x96, scripted expert, ControlLoop realtime",
-        "display": "Xvfb (Mesa llvmpipe, software GL)",
+        "display": "Xvfb (Mesa llvmpipe, software GL)" + (", 320x240 screen" if args.quick else ""),
         "ticks_per_round": ticks, "rounds": rounds, "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "wall_s": time.time() - t0,

@@ -42,7 +42,7 @@ def xvfb(tmp_path_factory):
         pytest.fail("Xvfb is not installed: run `make setup` (the Makefile's APT_PKGS lists xvfb)")
     fbdir = tmp_path_factory.mktemp("xvfb")
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp",
+    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", "400x300x24", "-nolisten", "tcp",
                              "-fbdir", str(fbdir)], pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     os.close(write_fd)
