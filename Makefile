@@ -7,7 +7,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := libusb-1.0-0 libegl1 libgl1 libgles2 libosmesa6 ffmpeg
+APT_PKGS := libusb-1.0-0 libegl1 libgl1 libgles2 libosmesa6 ffmpeg xvfb
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE := 1
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,realsense,teleop,lerobot,bench]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,realsense,teleop,lerobot,bench,viz]"
 	@# lerobot pulls torchvision/torchcodec: CUDA-only wheels that fail to load with the CPU
 	@# torch and, once present, break `import transformers`. Nothing here uses them.
 	$(BIN)/pip uninstall -y -q torchvision torchcodec

@@ -391,6 +391,27 @@ class Twin:
         return SafetyConfig(max_step=c.max_step, max_velocity=c.max_velocity,
                             workspace_low=c.workspace_low, workspace_high=c.workspace_high)
 
+    # For the live view (sim/viewer.py, robot/cli/liveview.py): the sim the twin runs, read under `lock`.
+    @property
+    def model(self) -> Any:
+        """The MuJoCo model of the simulated task."""
+        return self.env.model
+
+    @property
+    def data(self) -> Any:
+        """The MuJoCo data the physics thread steps (hold `lock` to read a consistent state)."""
+        return self.env.data
+
+    def goal_markers(self) -> Any:
+        """The task's goal markers, drawn by the viewer."""
+        return self.env.goal_markers()
+
+    @property
+    def ee_pos(self) -> np.ndarray:
+        """End-effector position (3,) m in the world frame."""
+        with self.lock:
+            return np.array(self.env.ee_pos, dtype=np.float64)
+
     def forward_kinematics(self, q: np.ndarray) -> np.ndarray:
         """(3,) position (m) of the gripper frame at joint positions `q` (Da,) rad; the live sim is untouched."""
         d = self._fk_data

@@ -19,6 +19,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 from policies.pipeline import EvalConfig
 from robot import keys
 from robot.metrics import wilson_interval
+from robot.runtime.observers import EpisodeFeed
 
 FALLBACK_MAX_STEPS = 1000
 
@@ -106,13 +108,15 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
 
 def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None = None,
              envs: list[Any] | None = None, env_overrides: dict[str, Any] | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, observers: Sequence[Any] = ()) -> dict[str, Any]:
     """Roll out `policy` for `cfg.episodes` episodes, `cfg.n_envs` at a time; returns (and saves) results.
 
     Returns a JSON-ready dict: success_rate, ci95 [low, high], mean_return,
     mean_max_reward (PushT: coverage), mean_final_reward, mean_length, per-episode
     records, video paths, mean inference time per chunk (ms).
     The global torch RNG is left as it was (training resumes exactly).
+    observers: live view (robot.runtime.observers) of env 0 of every wave; given
+      any, the waves run in real time at the task's fps so a person can watch.
     """
     import torch
     from tqdm.auto import tqdm
@@ -140,6 +144,7 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     videos: list[str] = []
     infer_s, n_infer = 0.0, 0
     t_start = time.perf_counter()
+    feed = EpisodeFeed(observers, fps) if observers else None
     bar = tqdm(total=cfg.episodes, desc=f"eval {task}", disable=not progress, dynamic_ncols=True)
     with torch.random.fork_rng(devices=[]):
         for first in range(0, cfg.episodes, n_envs):
@@ -159,6 +164,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
             frames: list[list[np.ndarray] | None] = [
                 [env.render(camera)] if first + i < cfg.videos else None for i, env in enumerate(wave)]
             limit = min(episode_limit(env, cfg.max_steps) for env in wave)
+            if feed is not None:
+                feed.start(obs[0], task, seeds[0])
             policy.reset()
             for _ in range(limit):
                 if all(done):
@@ -178,7 +185,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                 for i, env in enumerate(wave):
                     if done[i]:
                         continue
-                    o, r, term, trunc, info = env.step(queues[i].popleft())
+                    action = queues[i].popleft()
+                    o, r, term, trunc, info = env.step(action)
                     hist[i].append(o)
                     r = float(r)
                     rec[i]["return"] += r
@@ -193,10 +201,16 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                     rec[i]["success"] |= streak[i] > cfg.settle_ticks or (ok and term)
                     if frames[i] is not None:
                         frames[i].append(env.render(camera))
+                    if feed is not None and i == 0:
+                        feed.tick(o, action, rec[0]["success"], term, trunc)
                     if term or trunc or (cfg.stop_on_success and rec[i]["success"]):
                         done[i] = True
                         bar.update(1)
+                        if feed is not None and i == 0:
+                            feed.end(rec[0]["success"], bool(term))
             bar.update(sum(not d for d in done))
+            if feed is not None and not done[0]:
+                feed.end(rec[0]["success"])
             episodes.extend(rec)
             for i, f in enumerate(frames):
                 if f is not None and out is not None:

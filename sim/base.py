@@ -99,6 +99,16 @@ MILD_RANDOMIZATION = RandomizationConfig(
 
 
 @dataclass(frozen=True)
+class GoalMarker:
+    """A goal a live view draws: a translucent sphere at `pos` (3,) m (world), radius `size` m."""
+
+    pos: tuple[float, float, float]
+    size: float = 0.02
+    rgba: tuple[float, float, float, float] = (0.1, 0.9, 0.2, 0.35)
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class MujocoEnvConfig:
     """Settings every MuJoCo task shares; task configs inherit and add their own fields.
 
@@ -230,6 +240,10 @@ class MujocoEnv(gym.Env):
     def instructions(self) -> tuple[str, ...]:
         """All instructions the task can give (empty for tasks without language)."""
         return ()
+
+    def goal_markers(self) -> list[GoalMarker]:
+        """Where the task wants things, for the live view (empty when the scene shows it, e.g. PushT's T)."""
+        return []
 
     # -------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from sim.base import GoalMarker
 from sim.so101_base import SO101Config, SO101Env
 from sim.so101_scene import STATIC_CONAFFINITY, STATIC_CONTYPE, add_free_box, yaw_of_quat
 
@@ -98,6 +99,11 @@ class PegInsertEnv(SO101Env):
         """(3,) centre of the peg's bottom face, m (follows the peg's tilt)."""
         mat = self.data.xmat[self.model.body("peg").id].reshape(3, 3)
         return self.body_pos("peg") - mat[:, 2] * self.config.peg_half_length
+
+    def goal_markers(self) -> list[GoalMarker]:
+        """The socket's opening, where the peg's bottom goes."""
+        s = self.socket_pos
+        return [GoalMarker((float(s[0]), float(s[1]), float(s[2])), 0.012, label="insert here")]
 
     def _privileged_spec(self) -> tuple[str, ...]:
         return ("peg_x", "peg_y", "peg_z", "peg_qw", "peg_qx", "peg_qy", "peg_qz",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from sim.base import GoalMarker
 from sim.so101_base import SO101Config, SO101Env
 from sim.so101_scene import add_free_box, yaw_of_quat
 
@@ -55,6 +56,12 @@ class SO101LiftEnv(SO101Env):
     def _privileged_state(self) -> np.ndarray:
         yaw = yaw_of_quat(self.body_quat("cube"))
         return np.concatenate([self.body_pos("cube"), [np.cos(yaw), np.sin(yaw)]])
+
+    def goal_markers(self) -> list[GoalMarker]:
+        """The height the cube's centre must reach, above where the cube is now."""
+        cube = self.body_pos("cube")
+        z = self.config.cube_half_size + self.config.lift_height
+        return [GoalMarker((float(cube[0]), float(cube[1]), z), self.config.cube_half_size, label="lift here")]
 
     def _evaluate(self) -> tuple[dict[str, float], bool]:
         cube = self.body_pos("cube")

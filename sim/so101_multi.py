@@ -22,6 +22,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 
+from sim.base import GoalMarker
 from sim.so101_place import SO101PlaceConfig, SO101PlaceEnv, add_bowl
 from sim.so101_scene import add_free_box, yaw_of_quat
 
@@ -118,6 +119,14 @@ class SO101MultiEnv(SO101PlaceEnv):
             yaw = rng.uniform(*c.cube_yaw) + self.object_pose_noise(rng)[2]
             self.set_free_pose(f"cube_{color}", np.array([xy[0], xy[1], c.cube_half_size]), yaw)
         self.data.mocap_pos[self.model.body("bowl").mocapid[0]] = [bowl[0], bowl[1], 0.0]
+
+    def goal_markers(self) -> list[GoalMarker]:
+        """Lift goal: the height above the instructed cube; place goal: the bowl's floor."""
+        if self.goal_kind != "lift":
+            return super().goal_markers()
+        cube, c = self.body_pos(self.pick_body), self.config
+        return [GoalMarker((float(cube[0]), float(cube[1]), c.cube_half_size + c.lift_height), c.cube_half_size,
+                           label=f"lift the {self.target_color} cube here")]
 
     def _privileged_spec(self) -> tuple[str, ...]:
         names = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from sim.base import GoalMarker
 from sim.so101_base import SO101Config, SO101Env
 from sim.so101_scene import STATIC_CONAFFINITY, STATIC_CONTYPE, add_free_box, yaw_of_quat
 
@@ -77,6 +78,12 @@ class SO101PlaceEnv(SO101Env):
     def target_pos(self) -> np.ndarray:
         """(3,) top centre of the bowl's floor, m."""
         return self.data.mocap_pos[self.model.body("bowl").mocapid[0]] + [0.0, 0.0, 0.004]
+
+    def goal_markers(self) -> list[GoalMarker]:
+        """Where the cube should come to rest: on the bowl's floor."""
+        t = self.target_pos
+        return [GoalMarker((float(t[0]), float(t[1]), float(t[2]) + self.config.cube_half_size),
+                           self.config.cube_half_size, label="place here")]
 
     def _privileged_spec(self) -> tuple[str, ...]:
         return ("cube_x", "cube_y", "cube_z", "cube_cos_yaw", "cube_sin_yaw", "bowl_x", "bowl_y", "bowl_z")

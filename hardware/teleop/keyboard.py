@@ -146,13 +146,27 @@ class KeyboardDevice:
         self._gripper_open = opening >= 0.5
 
 
+ACTION_HELP: dict[str, str] = {
+    "+x": "end-effector forward (+x)", "-x": "end-effector back (-x)",
+    "+y": "end-effector left (+y)", "-y": "end-effector right (-y)",
+    "+z": "end-effector up (+z)", "-z": "end-effector down (-z)",
+    "gripper": "toggle the gripper (open <-> closed)",
+    "start": "start recording the episode",
+    "stop": "stop and SAVE (saved when a success; failures only with --keep-failed)",
+    "discard": "stop and DISCARD, then re-record the same scene",
+    "intervene": "take over from the policy / hand back (deploy)",
+    "quit": "quit (the episode being recorded is dropped)",
+}
+"""What each action does, as the key map printed at start says it."""
+
+
 def help_text(keymap: dict[str, str] | None = None) -> str:
-    """One line per action listing its keys, for the operator."""
+    """One line per action: its keys and what it does (which keys save, which discard)."""
     keymap = DEFAULT_KEYMAP if keymap is None else keymap
     names = {" ": "space", "\r": "Enter", "\n": "Enter"}
     lines = []
     for action in ACTIONS:
         keys = sorted({names.get(k, k) for k, a in keymap.items() if a == action})
         if keys:
-            lines.append(f"  {'/'.join(keys):>8}  {action}")
+            lines.append(f"  {'/'.join(keys):>8}  {ACTION_HELP[action]}")
     return "\n".join(lines)

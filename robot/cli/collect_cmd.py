@@ -2,6 +2,10 @@
 
     robot collect --task so101_lift --teleop scripted --episodes 100 --out demos.zarr [--images]
     robot collect --task pusht --teleop keyboard --episodes 5 --out mine.zarr
+    robot collect --task so101_lift --teleop keyboard --episodes 5 --out mine.zarr --view rerun --rerun-save s.rrd
+
+Live view (robot/cli/liveview.py): the MuJoCo viewer for interactive devices
+when a display exists, a rerun stream on request, and always a status line.
 
 Re-running on an existing store resumes: it appends until the store holds
 `--episodes` successful episodes of the task, continuing after the highest
@@ -13,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
+
+from robot.cli.liveview import add_view_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="task config override, e.g. randomization.object_pos=0.02 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_view_arguments(parser)
 
 
 def _build_env(task: str, images: bool, env_opts: dict[str, Any]) -> Any:
@@ -82,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
     from data import DataError, EpisodeStore
     from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
+    from robot.cli.liveview import ViewError, check_view_args, describe, make_observers
     from robot.config import parse_overrides
     from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
+    from robot.runtime.observers import close_all
 
     if args.teleop not in TELEOPS:
         print(f"robot collect: unknown --teleop {args.teleop!r}; choose from {', '.join(TELEOPS)}", file=sys.stderr)
@@ -92,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         print("robot collect: --episodes must be >= 1", file=sys.stderr)
         return 2
     interactive = args.teleop in INTERACTIVE
+    try:
+        check_view_args(args, interactive)  # before a store or a window exists
+    except ViewError as e:
+        print(f"robot collect: {e}", file=sys.stderr)
+        return 2
     env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
@@ -112,7 +127,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = LoopConfig(realtime=args.realtime or interactive, max_steps=max_steps,
                      settle_ticks=args.settle_ticks, wait_for_start=wait)
     recorder = StoreRecorder(store, obs_keys, keep_failed=args.keep_failed)
-    loop = ControlLoop(env, teleop, recorder, cfg, task=args.task,
+    try:
+        observers = make_observers(args, env, total=args.episodes, done=done, interactive=interactive)
+    except ViewError as e:
+        print(f"robot collect: {e}", file=sys.stderr)
+        env.close()
+        return 2
+    loop = ControlLoop(env, teleop, recorder, cfg, task=args.task, observers=observers,
                        source_kind="scripted" if args.teleop == "scripted" else "teleop")
     if interactive:
         print(f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}; start each episode with the "
@@ -121,22 +142,25 @@ def run(args: argparse.Namespace) -> int:
             from hardware.teleop.keyboard import help_text
 
             print(help_text(), file=sys.stderr)
+        print(describe(observers, args), file=sys.stderr)
+        if args.view == "auto" and not os.environ.get("DISPLAY"):
+            print("no display (DISPLAY unset): watch in rerun with --rerun-connect HOST:PORT or --rerun-save run.rrd",
+                  file=sys.stderr)
 
+    # On a terminal the status line (episode k of n, saved so far) replaces the progress bar.
     bar = tqdm(total=args.episodes, initial=done, desc=f"collect {args.task}", unit="ep",
-               disable=args.no_progress, file=sys.stderr)
+               disable=args.no_progress or sys.stderr.isatty(), file=sys.stderr)
 
     def on_episode(result: Any, summary: Any) -> None:
         bar.n = summary.successes
         bar.set_postfix(tried=summary.attempts, failed=summary.failed, discarded=summary.discarded,
                         last=result.outcome.value, steps=result.steps)
-        if interactive:
-            print(f"\nepisode seed={result.seed}: {result.outcome.value}, {result.steps} ticks, "
-                  f"{'saved' if result.saved else 'not saved'}", file=sys.stderr)
 
     try:
         teleop.connect()
     except (OSError, RuntimeError, ImportError) as e:
         print(f"robot collect: cannot connect --teleop {args.teleop}: {e}", file=sys.stderr)
+        close_all(observers)
         env.close()
         return 2
     try:
@@ -145,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         recorder.finish(save=False, success=False)  # drops an episode cut short by Ctrl-C
         teleop.disconnect()
+        close_all(observers)
         bar.close()
         env.close()
     report = {"store": str(args.out), "task": args.task, "teleop": args.teleop,

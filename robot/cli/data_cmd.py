@@ -1,4 +1,6 @@
-"""`robot data info | check | merge | split | drop | keep | export | import`: inspect, edit, convert stores.
+"""`robot data info | check | merge | split | drop | keep | export | import | view`: inspect, edit, convert stores.
+
+    robot data view demos.zarr --episode 3 --out ep3.rrd     # then: rerun ep3.rrd
 
 Heavy modules (zarr, numpy, torch) are imported inside `run` so `robot --help` stays fast.
 """
@@ -34,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("path")
         p.add_argument("episodes", help="comma-separated indices and ranges, e.g. 0,3,5-7")
         p.add_argument("--out")
+    p = sub.add_parser("view", help="write episodes as a rerun recording (.rrd), the live view's logging")
+    p.add_argument("path")
+    p.add_argument("--episode", default="0", help="episode index or list, e.g. 3 or 0,2-4 (default 0)")
+    p.add_argument("--out", required=True, help="rerun file to write, e.g. ep3.rrd (open with `rerun ep3.rrd`)")
     _add_lerobot_arguments(sub)
 
 
@@ -162,6 +168,38 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def _view(args: argparse.Namespace) -> int:
+    from data import EpisodeStore
+    from robot import keys as K
+    from robot.runtime.rerun_log import log_episode, open_recording
+    from robot.specs import BodySpec
+
+    store = EpisodeStore.open(args.path, readonly=True)
+    episodes = _parse_episodes(args.episode)
+    bad = [i for i in episodes if not 0 <= i < store.num_episodes]
+    if bad or not episodes:
+        print(f"robot data view: episode(s) {bad or args.episode} not in {args.path} "
+              f"(it holds {store.num_episodes}: 0-{store.num_episodes - 1})", file=sys.stderr)
+        return 2
+    if K.ACTION not in store.specs:
+        print(f"robot data view: {args.path} has no 'action' key", file=sys.stderr)
+        return 2
+    obs_specs = {k: s for k, s in store.specs.items() if k == K.STATE or K.is_image_key(k)}
+    spec = BodySpec(store.robot or "store", obs_specs, store.specs[K.ACTION], store.fps)
+    try:
+        rec = open_recording(f"robot_data_{spec.name}", save=args.out)
+    except (ImportError, ValueError) as e:
+        print(f"robot data view: {e}", file=sys.stderr)
+        return 2
+    ticks = 0
+    for i in episodes:
+        ticks += log_episode(rec, store.episode(i), spec, store.fps, store.episode_meta(i), episode=i)
+    rec.flush()
+    rec.disconnect()
+    print(f"{args.out}: {len(episodes)} episode(s), {ticks} ticks; open it with `rerun {args.out}`")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; store errors print one line and exit 1."""
     from pathlib import Path
@@ -181,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
             except StoreError as e:  # a missing store, a non-empty target, not a dataset: the user's to fix
                 print(f"robot data {action}: {e}", file=sys.stderr)
                 return 2
+        if action == "view":
+            return _view(args)
         if action == "merge":
             out = ops.merge_stores(args.inputs, args.out, overwrite=args.overwrite, progress=True)
             print(f"merged {len(args.inputs)} stores into {out.path}: {out.num_episodes} episodes")

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="auto", choices=("auto", "async", "sync"),
                         help="policy source: async PolicySource, sync (infer then execute), auto: async when available")
     parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
+    from robot.cli.liveview import add_view_arguments
+
+    add_view_arguments(parser)  # --view viewer|rerun|none, --rerun-save, --rerun-connect (docs/liveview.md)
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch CPU threads for inference (default 1: the loop and physics need the rest)")
 
@@ -97,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(e))
     if args.port:
         robot_opts.setdefault("port", args.port)
+    from robot.cli.liveview import ViewError, check_view_args
+
+    try:  # before anything is created: a store, a window, a connection
+        check_view_args(args, interactive=bool(args.intervene))
+    except ViewError as e:
+        return _fail(str(e))
     if "enabled" in safety_opts:
         return _fail("--safety enabled=...: the safety layer cannot be turned off in robot deploy")
     policy, replay = None, None

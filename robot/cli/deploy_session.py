@@ -159,9 +159,14 @@ class DeploySession:
         cfg = LoopConfig(fps=self.fps, realtime=True, max_steps=max_steps, settle_ticks=0,
                          keep_aborted=True, tick_records=True)
         source, operator = self._source(), self._operator()
+        from robot.cli.liveview import make_observers
+        from robot.runtime.observers import close_all
+
+        observers = make_observers(args, robot, total=args.episodes, interactive=bool(args.intervene)) \
+            if hasattr(args, "view") else []
         loop = ControlLoop(robot, source, recorder, cfg, task=self.task,
                            source_kind="scripted" if self.replay is not None else "policy",
-                           operator=operator, action_filters=[safety], guard=guard)
+                           operator=operator, action_filters=[safety], guard=guard, observers=observers)
         results = []
         self.estop, self.loop = estop, loop  # reachable by tests and benchmarks
         try:
@@ -183,6 +188,7 @@ class DeploySession:
             close = getattr(source, "close", None)
             if callable(close):
                 close()
+            close_all(observers)
         summary = summarize(results, safety, guard, self.task, args.robot)
         summary["clean"] = all(r.outcome not in (Outcome.ABORTED, Outcome.ESTOP) for r in results)
         summary["source"] = "replay" if self.replay is not None else type(source).__name__

@@ -2,6 +2,7 @@
 
     robot eval --checkpoint runs/lift --task so101_lift --episodes 50 --envs 10 --videos 4 --out eval/
     robot eval --checkpoint runs/pusht/checkpoints/step_0002000 --task gym:gym_pusht/PushT-v0
+    robot eval --checkpoint runs/lift --episodes 3 --envs 1 --view viewer      # watch it, in real time
 
 `--checkpoint` is a run folder (its latest checkpoint is used) or a checkpoint
 folder holding policy.json. The task defaults to the one the run trained on.
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+from robot.cli.liveview import add_view_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task config override, repeatable (e.g. --env max_steps=200)")
     parser.add_argument("--device", default="cpu", help="torch device for the policy")
     parser.add_argument("--out", help="results folder (default: <run>/eval)")
+    add_view_arguments(parser)  # auto: no window for eval unless --view viewer; rerun flags imply rerun
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
@@ -63,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from policies.checkpoint import load_policy
-    from policies.eval import evaluate
+    from policies.eval import evaluate, make_envs, state_only_overrides
     from policies.pipeline import EvalConfig, load_run_config
     from policies.plots import plot_run
+    from robot.cli.liveview import ViewError, make_observers, resolve_view
+    from robot.runtime.observers import close_all
 
     ckpt, run_dir = resolve_checkpoint(args.checkpoint)
     task, env_overrides = args.task, parse_env_overrides(args.env)
@@ -82,7 +89,24 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(episodes=args.episodes, n_envs=args.envs, seed=args.seed, max_steps=args.max_steps,
                      videos=args.videos, camera=args.camera, inference_steps=args.inference_steps,
                      settle_ticks=args.settle_ticks)
-    result = evaluate(policy, task, cfg, out_dir=out, env_overrides=env_overrides)
+    envs, observers = None, []
+    try:
+        if resolve_view(args, interactive=False) != "none":
+            # Env 0 of every wave is shown, in real time at the task's rate.
+            envs = make_envs(task, min(args.envs, args.episodes), state_only_overrides(task, policy, env_overrides))
+            observers = make_observers(args, envs[0], total=args.episodes)
+    except ViewError as e:
+        print(f"robot eval: {e}", file=sys.stderr)
+        for env in envs or []:
+            env.close()
+        return 2
+    try:
+        result = evaluate(policy, task, cfg, out_dir=out, envs=envs, env_overrides=env_overrides,
+                          observers=observers)
+    finally:
+        close_all(observers)
+        for env in envs or []:
+            env.close()
     result["checkpoint"] = str(ckpt)
     (out / "eval.json").write_text(json.dumps(result, indent=1))
     plot = None

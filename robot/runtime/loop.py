@@ -11,6 +11,7 @@ and, unchanged, evaluation on the twin and deployment (policy chunk executor
     step = body.act(action)
     recorder.record(obs, step.action_sent, t)
     scheduler.end()                       # sleep to the deadline, telemetry
+    observers.on_tick(...)                # live view, status line, rerun
 
 A policy source is just another `source` with the Teleop interface; the
 safety layer is an `action_filter` (a callable `(action, obs) -> action`,
@@ -18,6 +19,8 @@ raising `StopEpisode` to end the episode). Deployment passes a `guard`
 (robot/runtime/guard.py: watchdog, e-stop, per-tick `TickRecord`): it can hold
 position or stop the body at any tick, and any exception ends in the body's
 safe state. Collection runs without one.
+Live views are `observers` (robot.runtime.observers: episode start/end, every
+tick, operator events as they happen).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from robot.interfaces import Observation, Teleop, TeleopEvent
-from robot.runtime.body import Body, as_body
+from robot.runtime.body import Body, BodyStep, as_body
+from robot.runtime.observers import end_reason, notify
 from robot.runtime.recorder import EpisodeInfo, RecorderHook
 from robot.runtime.scheduler import LoopTelemetry, RateScheduler, TickTiming
 
@@ -133,6 +137,8 @@ class ControlLoop:
     on_tick: called with each tick's `TickTiming` (telemetry, watchdog).
     guard: optional `robot.runtime.guard.DeployGuard` (watchdog, e-stop, per-tick
       telemetry): deployment runs with one, collection without.
+    observers: `LoopObserver`s (live view, status line, rerun), called after
+      each recorded tick and on episode start / end / operator events.
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class ControlLoop:
         action_filters: Sequence[ActionFilter] = (),
         on_tick: Callable[[TickTiming], None] | None = None,
         guard: Any = None,
+        observers: Sequence[Any] = (),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -163,6 +170,7 @@ class ControlLoop:
         self.guard = guard
         if guard is not None:
             guard.bind(self.body)
+        self.observers = list(observers)
         self.fps = float(self.config.fps or self.body.body_spec.fps)
         self._clock = clock
         self._sleep = sleep
@@ -204,11 +212,16 @@ class ControlLoop:
         self.source.reset(obs)
         if self.operator is not None:
             self.operator.reset(obs)
-        if cfg.wait_for_start and not self._wait_for_start(obs):
-            return EpisodeResult(Outcome.QUIT, seed, 0, False, False, False, telemetry)
+        if cfg.wait_for_start:
+            notify(self.observers, "on_event", f"waiting for the operator to start (seed {seed})")
+            if not self._wait_for_start(obs):
+                return self._finish(EpisodeResult(Outcome.QUIT, seed, 0, False, False, False, telemetry))
         obs = self.body.observe()
+        ep_info = EpisodeInfo(self.task, seed, self.source_kind)
         if self.recorder is not None:
-            self.recorder.start(obs, EpisodeInfo(self.task, seed, self.source_kind))
+            self.recorder.start(obs, ep_info)
+        notify(self.observers, "on_episode_start", obs, ep_info)
+        notify(self.observers, "on_event", f"episode started (seed {seed}): {'recording' if self.recorder else 'running'}")
         try:
             run = self._run_ticks(telemetry)
         except BaseException as e:
@@ -229,10 +242,18 @@ class ControlLoop:
                 note = (note + "; " if note else "") + run.abort_reason
             keep = run.outcome.keeps_data or (cfg.keep_aborted and run.outcome in (Outcome.ABORTED, Outcome.ESTOP))
             saved = self.recorder.finish(keep, success, note)
-        return EpisodeResult(
+        return self._finish(EpisodeResult(
             run.outcome, seed, run.steps, success, saved, run.intervened, telemetry,
             self._clock() - t_wall, info,
-        )
+        ))
+
+    def _finish(self, result: EpisodeResult) -> EpisodeResult:
+        """Tell the observers how the episode ended (and why it was not saved)."""
+        if self.observers:
+            why = getattr(self.recorder, "why_not_saved", "") if self.recorder is not None else ""
+            notify(self.observers, "on_event", end_reason(result, why))
+            notify(self.observers, "on_episode_end", result)
+        return result
 
     def _run_ticks(self, telemetry: LoopTelemetry) -> _Run:
         """The recording ticks of one episode, until an end condition or an operator event."""
@@ -273,6 +294,8 @@ class ControlLoop:
                 intervening = not intervening
                 run.intervened = True
                 (self.operator if intervening else self.source).reset(obs)
+                notify(self.observers, "on_event", "intervention: the operator has control" if intervening
+                       else f"intervention over: {self.source_kind} has control again")
             action = op_cmd.action if intervening and op_cmd is not None else cmd.action
             if action is None:
                 action = last_action  # operator idle: hold the last command
@@ -315,7 +338,10 @@ class ControlLoop:
             run.steps += 1
             run.success_streak = run.success_streak + 1 if step.success else 0
             run.ever_succeeded |= step.success
-            self._end_tick(sched, telemetry)
+            timing = self._end_tick(sched, telemetry)
+            if self.observers:
+                label = "intervention" if intervening else self.source_kind
+                self._notify_tick(obs, step, timing, label)
             # settle_ticks counts ticks *after* the first successful one.
             if run.success_streak > cfg.settle_ticks:
                 run.outcome = Outcome.SUCCESS
@@ -327,8 +353,12 @@ class ControlLoop:
                 run.outcome = Outcome.MAX_STEPS
                 return run
 
-    def _end_tick(self, sched: RateScheduler, telemetry: LoopTelemetry) -> None:
+    def _end_tick(self, sched: RateScheduler, telemetry: LoopTelemetry) -> TickTiming:
         timing = sched.end()
         telemetry.add(timing)
         if self.on_tick is not None:
             self.on_tick(timing)
+        return timing
+
+    def _notify_tick(self, obs: Observation, step: BodyStep, timing: TickTiming, label: str) -> None:
+        notify(self.observers, "on_tick", obs, step.action_sent, step, timing, label)

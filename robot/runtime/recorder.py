@@ -63,6 +63,8 @@ class StoreRecorder:
         self._writer: Any = None
         self._ticks = 0
         self._episode = ""
+        self.why_not_saved = ""
+        """Why the last finished episode was dropped ('' when it was committed or never recorded)."""
 
     @property
     def recording(self) -> bool:
@@ -113,6 +115,13 @@ class StoreRecorder:
         writer, self._writer = self._writer, None
         if save and self._ticks > 0 and (success or self.keep_failed):
             writer.commit(success=bool(success), note=note)
+            self.why_not_saved = ""
             return True
         writer.discard()
+        if not save:
+            self.why_not_saved = "the episode was cut short"
+        elif self._ticks == 0:
+            self.why_not_saved = "no ticks were recorded"
+        else:
+            self.why_not_saved = "not a success: pass --keep-failed to keep it"
         return False

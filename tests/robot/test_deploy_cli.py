@@ -281,3 +281,16 @@ def test_a_source_that_dies_mid_run_stops_safe_with_a_message(tmp_path, ckpt, mo
     assert stopped
     s = EpisodeStore.open(store, readonly=True)
     assert s.num_episodes == 1 and s.episode_meta(0)["note"] == "stopped by RuntimeError: inference worker died"
+
+
+def test_deploy_streams_the_run_to_rerun(tmp_path, ckpt, capsys):
+    rrd = tmp_path / "deploy.rrd"
+    rc = main(["deploy", "--policy", str(ckpt), "--max-steps", "10", "--out", str(tmp_path),
+               "--rerun-save", str(rrd), *TWIN, *CALM])
+    assert rc == 0, capsys.readouterr().err
+    import rerun.dataframe as rdf
+
+    entities = {c.entity_path for c in rdf.load_recording(str(rrd)).schema().component_columns()}
+    # the camera the policy sees, measured and commanded joints, and the episode events
+    assert any("front" in e for e in entities) and any("commanded" in e for e in entities), entities
+    assert any("measured" in e for e in entities) and any("event" in e for e in entities), entities
