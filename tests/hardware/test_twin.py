@@ -47,7 +47,7 @@ def test_specs_are_readable_while_disconnected_and_privileged_state_is_opt_in(ca
     assert "privileged_state=True" in caplog.text
     with pytest.raises(ConfigError, match="unknown key twin.colour"):
         make_robot("twin", colour="red")
-    with pytest.raises(KeyError, match="registered: twin"):
+    with pytest.raises(KeyError, match="registered: koch, so100, so101, twin"):
         make_robot("ur5")
     with pytest.raises(ConfigError, match="twin.cameras"):
         make_robot("twin", cameras=["ceiling"])
