@@ -6,8 +6,10 @@
 A real so101_lift flow policy (trained here if no --checkpoint, see
 _lift_policy.py) is wrapped so every chunk takes 30-80 ms (uniform, seeded:
 the policy's own time plus a sleep), as a larger model would. The same
-ControlLoop drives the sim env in real time (EnvBody, realtime=True, the
-task's 30 Hz; the twin is not on this branch) with a PolicySource in
+ControlLoop drives the MuJoCo twin (hardware/twin.py: physics on its own
+thread in step with the wall clock, so time passes while the arm waits; the
+task's 30 Hz; privileged state because the preset's policy reads it, no
+cameras) with a PolicySource in
 - "sync": infer, then execute Te=8 actions (the arm gets no command while inferring);
 - "async": inference on the worker thread, next chunk requested at 0.5 of the
   chunk, overlaps blended with weighted_average; the loop never waits.
@@ -62,11 +64,12 @@ class DelayedPolicy:
 
 def run_mode(policy: Any, mode: str, seed: int, max_steps: int) -> dict[str, Any]:
     """One real-time episode of `policy` in `mode`; returns its figures."""
-    from benchmarks._lift_policy import make_lift_env
+    from hardware.registry import make_robot
     from robot.runtime import ControlLoop, LoopConfig
     from robot.runtime.policy_source import PolicySource, PolicySourceConfig
 
-    env = make_lift_env(max_steps)
+    env = make_robot("twin", task="so101_lift", cameras=[], privileged_state=True)
+    env.connect()
     cfg = PolicySourceConfig(mode=mode, aggregation="weighted_average", request_threshold=0.5)
     source = PolicySource(policy, cfg)
     period = 1.0 / env.body_spec.fps
@@ -163,7 +166,7 @@ def main() -> None:
             rows[mode].append(run_mode(policy, mode, seed, args.max_steps))
             print(mode, rows[mode][-1], file=sys.stderr)
     out = {
-        "checkpoint": str(ckpt), "task": "so101_lift", "body": "EnvBody(realtime=True), twin not on this branch",
+        "checkpoint": str(ckpt), "task": "so101_lift", "body": "twin (real-time physics thread), privileged_state=True, no cameras",
         "fps": 30.0, "latency_ms": list(args.latency_ms), "episodes_per_mode": args.episodes,
         "max_steps": args.max_steps, "quick": args.quick,
         "sync": summarize(rows["sync"]), "async": summarize(rows["async"]), "episodes": rows,
