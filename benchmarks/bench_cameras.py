@@ -15,7 +15,6 @@ ticks that saw no new frame. os.getloadavg() is recorded (shared machine).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import write_results  # noqa: E402
 
 FPS = 30
 
@@ -133,10 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "fps": FPS, "width": w, "height": h, "seconds_per_case": seconds, "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
-    return out
+    return write_results(out, args.out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Writes benchmarks/results/bench_deploy_jitter[.quick].json and prints it.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -37,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import write_results  # noqa: E402
 from robot.specs import ArraySpec, PolicySpec  # noqa: E402
 
 
@@ -165,9 +165,7 @@ def main() -> None:
         out["runs"][f"{fps:g}hz_cpu_hog"] = run(fps, hog_ticks, hog=True)
     path = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
         "bench_deploy_jitter" + (".quick" if args.quick else "") + ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    write_results(out, path)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import write_results  # noqa: E402
+
 
 def cli(argv: list[str]) -> None:
     """Run one `robot` subcommand in this process; a non-zero exit is an error."""
@@ -123,9 +125,7 @@ def main() -> None:
     }
     path = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
         "bench_deploy_success" + (".quick" if args.quick else "") + ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    write_results(out, path)
 
 
 if __name__ == "__main__":

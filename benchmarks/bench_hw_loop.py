@@ -20,7 +20,6 @@ os.getloadavg() is recorded: the machine may be shared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -32,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import write_results  # noqa: E402
 
 RANGES = {i: (1024, 3072) for i in range(1, 7)}
 """Servo id -> calibrated range (ticks) given to the emulator."""
@@ -149,10 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "seconds_per_rate": seconds, "reply_timeout_ms": args.reply_timeout_ms, "rates": rates,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
-    return out
+    return write_results(out, args.out)
 
 
 if __name__ == "__main__":

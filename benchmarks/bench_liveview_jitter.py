@@ -28,7 +28,6 @@ benchmarks/results/bench_liveview_jitter.json (or --out) and to stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -42,6 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import write_results  # noqa: E402
 
 CONDITIONS = ("none", "viewer", "rerun", "viewer+rerun")
 RATES = (30.0, 100.0)
@@ -180,10 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_s": time.time() - t0,
         "rows": [summarize(c, f, r) for (c, f), r in runs.items()],
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
-    return out
+    return write_results(out, args.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,13 @@
     robot collect --task so101_lift --teleop scripted --episodes 100 --out demos.zarr [--images]
     robot collect --task pusht --teleop keyboard --episodes 5 --out mine.zarr
     robot collect --task so101_lift --teleop keyboard --episodes 5 --out mine.zarr --view rerun --rerun-save s.rrd
+    robot collect --task so101_lift --robot so101 --port /dev/ttyACM0 --teleop leader --episodes 20 --out real.zarr
+
+With `--robot` (so101, so100, koch: hardware.registry) the episodes are
+recorded on that arm instead of the simulator: joint state and the arm's
+cameras (`--robot-opt cameras=...`), every command through the safety layer
+(`robot deploy`'s). A physical arm cannot tell success, so the operator's
+stop-and-save key ends an episode as a success; `--task` names the task.
 
 Live view (robot/cli/liveview.py): the MuJoCo viewer for interactive devices
 when a display exists, a rerun stream on request, and always a status line.
@@ -44,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="device option, e.g. tty=/dev/pts/3 or device=/dev/input/event5 (repeatable)")
     parser.add_argument("--env-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="task config override, e.g. randomization.object_pos=0.02 (repeatable)")
+    parser.add_argument("--robot", default="",
+                        help="record on a physical arm (hardware.registry: so101, so100, koch) instead of the sim")
+    parser.add_argument("--port", default="", help="serial port of --robot (same as --robot-opt port=...)")
+    parser.add_argument("--robot-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="arm config, e.g. id=follower or cameras={front: {kind: realsense}} (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_view_arguments(parser)
 
@@ -62,6 +74,49 @@ def _build_env(task: str, images: bool, env_opts: dict[str, Any]) -> Any:
         env.close()
         env = make_env(task, {**overrides, "cameras": cams})
     return env
+
+
+def _build_robot(args: argparse.Namespace) -> Any:
+    """The arm of `--robot`, connected; raises ValueError with a message for the user."""
+    from hardware.registry import make_robot
+    from robot.config import ConfigError, parse_overrides
+
+    if args.teleop == "scripted":
+        raise ValueError("--teleop scripted needs the simulator's object poses; on a physical arm record with "
+                         "keyboard, gamepad, spacemouse or leader")
+    try:
+        opts = parse_overrides(args.robot_opt)
+        if args.port:
+            opts.setdefault("port", args.port)
+        arm = make_robot(args.robot, **opts)
+    except KeyError as e:
+        raise ValueError(str(e.args[0])) from None
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
+    try:
+        arm.connect()
+    except Exception as e:  # noqa: BLE001 - port missing or busy, calibration, servo not answering
+        raise ValueError(f"cannot connect --robot {args.robot}: {e}") from None
+    return arm
+
+
+def _close(body: Any) -> None:
+    """Close a sim env or disconnect an arm."""
+    close = getattr(body, "close", None)
+    if callable(close):
+        close()
+    else:
+        body.disconnect()
+
+
+def _arm_safety(arm: Any) -> list[Any]:
+    """The safety layer `robot deploy` puts between every source and the arm, with the arm's defaults."""
+    from robot.runtime.safety import SafetyConfig, SafetyLayer
+
+    get_cfg = getattr(arm, "safety_config", None)
+    fk = getattr(arm, "forward_kinematics", None)
+    return [SafetyLayer(arm.body_spec, get_cfg() if callable(get_cfg) else SafetyConfig(),
+                        fps=arm.body_spec.fps, fk=fk if callable(fk) else None)]
 
 
 def store_keys(body_spec: Any) -> tuple[list[str], dict[str, Any]]:
@@ -107,34 +162,45 @@ def run(args: argparse.Namespace) -> int:
     except ViewError as e:
         print(f"robot collect: {e}", file=sys.stderr)
         return 2
-    env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
+    if args.robot:
+        try:
+            env = _build_robot(args)
+        except ValueError as e:
+            print(f"robot collect: {e}", file=sys.stderr)
+            return 2
+    else:
+        env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
     try:
-        store = EpisodeStore.open_or_create(args.out, fps=spec.fps, keys=specs, robot=getattr(env, "robot", ""))
+        store = EpisodeStore.open_or_create(args.out, fps=spec.fps, keys=specs,
+                                            robot=args.robot or getattr(env, "robot", ""))
     except DataError as e:
         print(f"robot collect: {e}", file=sys.stderr)
+        _close(env)
         return 2
     done, first_seed = resume_point(store, args.task, args.seed)
     if done >= args.episodes:
         print(f"{args.out} already holds {done} successful {args.task} episodes (>= {args.episodes}); nothing to do")
+        _close(env)
         return 0
     teleop = make_teleop(args.teleop, env, task=args.task, seed=args.seed, step_m=args.step_m,
                          options=parse_overrides(args.teleop_opt))
-    max_steps = args.max_steps or int(getattr(getattr(env, "config", None), "max_steps", 300))
+    max_steps = args.max_steps or int(getattr(getattr(env, "config", None), "max_steps", 0) or 600)
     # A source without buttons (leader arm with no event keyboard) cannot press start.
     wait = interactive and bool(getattr(teleop, "has_events", True))
-    cfg = LoopConfig(realtime=args.realtime or interactive, max_steps=max_steps,
-                     settle_ticks=args.settle_ticks, wait_for_start=wait)
+    cfg = LoopConfig(realtime=args.realtime or interactive or bool(args.robot), max_steps=max_steps,
+                     settle_ticks=args.settle_ticks, wait_for_start=wait, operator_judges_success=bool(args.robot))
     recorder = StoreRecorder(store, obs_keys, keep_failed=args.keep_failed)
     try:
         observers = make_observers(args, env, total=args.episodes, done=done, interactive=interactive)
     except ViewError as e:
         print(f"robot collect: {e}", file=sys.stderr)
-        env.close()
+        _close(env)
         return 2
     loop = ControlLoop(env, teleop, recorder, cfg, task=args.task, observers=observers,
-                       source_kind="scripted" if args.teleop == "scripted" else "teleop")
+                       source_kind="scripted" if args.teleop == "scripted" else "teleop",
+                       action_filters=_arm_safety(env) if args.robot else ())
     if interactive:
         print(f"recording {args.task} at {spec.fps:g} Hz with {args.teleop}; start each episode with the "
               "device's start button (keyboard: Enter)", file=sys.stderr)
@@ -161,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError, ImportError) as e:
         print(f"robot collect: cannot connect --teleop {args.teleop}: {e}", file=sys.stderr)
         close_all(observers)
-        env.close()
+        _close(env)
         return 2
     try:
         summary = collect(loop, args.episodes, already_successful=done, first_seed=first_seed,
@@ -171,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         teleop.disconnect()
         close_all(observers)
         bar.close()
-        env.close()
+        _close(env)
     report = {"store": str(args.out), "task": args.task, "teleop": args.teleop,
               "episodes_in_store": store.num_episodes, **summary.to_dict()}
     print(json.dumps(report))

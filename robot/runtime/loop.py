@@ -79,6 +79,8 @@ class LoopConfig:
       (interactive devices); a scripted source starts at once.
     keep_aborted: save episodes that ended ABORTED / ESTOP (deployment: the
       recording of a fault is the evidence); collection drops them.
+    operator_judges_success: a body that cannot tell success (a physical arm):
+      the operator's STOP ends the episode as a success (a demo worth keeping).
     tick_records: keep every tick's `TickRecord` in `EpisodeResult.telemetry.records`
       (needs a guard; the recorder stores them either way).
     """
@@ -90,6 +92,7 @@ class LoopConfig:
     wait_for_start: bool = False
     keep_aborted: bool = False
     tick_records: bool = False
+    operator_judges_success: bool = False
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -232,6 +235,8 @@ class ControlLoop:
                                      note=f"stopped by {type(e).__name__}: {e}")
             raise
         success = True if run.outcome is Outcome.SUCCESS else run.success_streak > 0
+        if cfg.operator_judges_success and run.outcome is Outcome.STOPPED:
+            success = True  # the body cannot tell; the operator's stop-and-save says it is done
         info: dict[str, Any] = {"ever_succeeded": run.ever_succeeded}
         if run.abort_reason:
             info["abort_reason"] = run.abort_reason
