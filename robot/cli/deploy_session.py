@@ -162,7 +162,8 @@ class DeploySession:
         from robot.cli.liveview import make_observers
         from robot.runtime.observers import close_all
 
-        observers = make_observers(args, robot, total=args.episodes, interactive=bool(args.intervene)) \
+        observers = make_observers(args, robot, total=args.episodes, interactive=bool(args.intervene),
+                                   count_all=True) \
             if hasattr(args, "view") else []
         loop = ControlLoop(robot, source, recorder, cfg, task=self.task,
                            source_kind="scripted" if self.replay is not None else "policy",

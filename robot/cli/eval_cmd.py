@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if resolve_view(args, interactive=False) != "none":
             # Env 0 of every wave is shown, in real time at the task's rate.
             envs = make_envs(task, min(args.envs, args.episodes), state_only_overrides(task, policy, env_overrides))
-            observers = make_observers(args, envs[0], total=args.episodes)
+            observers = make_observers(args, envs[0], total=args.episodes, count_all=True)
     except ViewError as e:
         print(f"robot eval: {e}", file=sys.stderr)
         for env in envs or []:

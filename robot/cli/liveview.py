@@ -80,7 +80,7 @@ def check_view_args(args: argparse.Namespace, interactive: bool) -> str:
 
 
 def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done: int = 0,
-                   interactive: bool = False, stream: Any = None) -> list[Any]:
+                   interactive: bool = False, stream: Any = None, count_all: bool = False) -> list[Any]:
     """Status line plus the requested live view (viewer and/or rerun) for `body` (Env or Robot).
 
     Raises ViewError with a message for the user when a flag is wrong or the
@@ -110,7 +110,7 @@ def make_observers(args: argparse.Namespace, body: Any, *, total: int = 0, done:
             _close(observers)
             raise ViewError(str(e)) from None
         observers.append(RerunLogger(rec, body.body_spec, ee_position=ee, image_every=args.rerun_images_every))
-    observers.append(StatusLine(total=total, done=done, body_spec=body.body_spec, ee_position=ee,
+    observers.append(StatusLine(total=total, done=done, count_all=count_all, body_spec=body.body_spec, ee_position=ee,
                                 stream=stream if stream is not None else sys.stderr))
     return observers
 

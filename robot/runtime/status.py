@@ -47,13 +47,14 @@ class StatusLine:
 
     stream: where to write (default sys.stderr); `tty` overrides its isatty().
     total: episodes wanted (the n of "k of n"); `done` those already stored.
+    count_all: count every finished episode (deploy, eval), not only saved successes (collection).
     body_spec: gives the action names and bounds (gripper opening).
     ee_position: callable returning the end-effector position (3,) m, or None
       when the body does not offer one.
     clock: time source for the refresh limit (injected in tests).
     """
 
-    def __init__(self, *, total: int = 0, done: int = 0, body_spec: Any = None,
+    def __init__(self, *, total: int = 0, done: int = 0, count_all: bool = False, body_spec: Any = None,
                  ee_position: Callable[[], np.ndarray | None] | None = None,
                  stream: IO[str] | None = None, tty: bool | None = None, refresh_hz: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -61,6 +62,7 @@ class StatusLine:
         self.tty = self.stream.isatty() if tty is None else tty
         self.total = total
         self.saved_ok = done
+        self.count_all = count_all  # deploy / eval: every episode counts, not only saved successes
         self.episode = 0
         self.body_spec = body_spec
         self.ee_position = ee_position
@@ -97,7 +99,7 @@ class StatusLine:
 
     def on_episode_end(self, result: Any) -> None:
         """Count saved successes; back to waiting."""
-        if result.saved and result.success:
+        if self.count_all or (result.saved and result.success):
             self.saved_ok += 1
         self.state = "WAIT"
         self._draw(force=True)

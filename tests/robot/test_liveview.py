@@ -322,3 +322,18 @@ def test_rerun_connect_to_a_port_nobody_listens_on_says_to_start_rerun():
         open_recording(connect=f"127.0.0.1:{port}")
     with pytest.raises(ValueError, match="HOST:PORT"):
         open_recording(connect="localhost")
+
+
+def test_status_line_counts_every_episode_for_deploy_and_only_saved_successes_for_collection():
+    from types import SimpleNamespace
+
+    from robot.runtime.status import StatusLine
+
+    failed = SimpleNamespace(saved=False, success=False)
+    for count_all, want in ((True, ["ep 1/3", "ep 2/3", "ep 3/3"]), (False, ["ep 1/3", "ep 1/3", "ep 1/3"])):
+        line = StatusLine(total=3, count_all=count_all, stream=io.StringIO(), tty=False)
+        labels = []
+        for _ in range(3):
+            labels.append(line.text().split(" ")[0] + " " + line.text().split(" ")[1])
+            line.on_episode_end(failed)
+        assert labels == want
