@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -146,14 +145,26 @@ def session(tmp_path, source, **wd):
     return robot, DeploySession(args, robot, None, None, {}, {**calm, **wd}, source=source)
 
 
-def run_with_fault(tmp_path, source, fault, **wd):
+def run_with_fault(tmp_path, source, fault, at_tick=30, **wd):
+    """Run one episode; `fault(robot)` fires when the loop asks the source for its `at_tick`-th action.
+
+    Tied to the loop's progress (about 1 s at 30 Hz), not to a wall-clock timer, so a
+    loaded machine cannot move the fault before the run starts or after it ends.
+    """
     robot, sess = session(tmp_path, source, **wd)
-    timer = threading.Timer(1.0, lambda: fault(robot))
-    timer.start()
+    asked = [0]
+    get_action = source.get_action
+
+    def counting_get_action(obs):
+        asked[0] += 1
+        if asked[0] == at_tick:
+            fault(robot)
+        return get_action(obs)
+
+    source.get_action = counting_get_action
     try:
         summary = sess.run()
     finally:
-        timer.cancel()
         robot.close()
     s = EpisodeStore.open(tmp_path / "f.zarr", readonly=True)
     assert s.num_episodes == 1 and check_store(tmp_path / "f.zarr").ok  # the recording is intact
@@ -208,16 +219,15 @@ def test_estop_file_mid_motion_on_the_twin(tmp_path):
     def spy(a):
         import time
 
+        if len(sent_times) == 30:  # about 1 s into the run at 30 Hz, tied to the loop's progress
+            fault(robot)
         sent_times.append(time.monotonic())
         return original(a)
 
     robot.send_action = spy
-    timer = threading.Timer(1.0, lambda: fault(robot))
-    timer.start()
     try:
         summary = sess.run()
     finally:
-        timer.cancel()
         robot.close()
     ep = summary["per_episode"][0]
     assert ep["outcome"] == "estop" and "estop" in ep["reason"] and robot._stopped and not summary["clean"]
