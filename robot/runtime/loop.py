@@ -43,6 +43,10 @@ ActionFilter = Callable[[np.ndarray, Observation], np.ndarray]
 """`(action (Da,), obs) -> action (Da,)`: safety layer, limits, e-stop (raise StopEpisode)."""
 
 
+IDLE_SLEEP_S = 0.001
+"""How long a non-realtime loop sleeps on a tick where its source has no action yet (async inference)."""
+
+
 class StopEpisode(Exception):
     """Raised by an action filter to end the episode now (e-stop, safety violation)."""
 
@@ -305,6 +309,10 @@ class ControlLoop:
             if action is None:
                 action = last_action  # operator idle: hold the last command
             if action is None:  # nothing commanded yet: keep time, record nothing
+                if not cfg.realtime:
+                    # An async source is still computing its first chunk: sleep a moment so its
+                    # thread gets the GIL, instead of spinning and starving it.
+                    self._sleep(IDLE_SLEEP_S)
                 self._end_tick(sched, telemetry)
                 continue
             requested = np.asarray(action, dtype=np.float32)
