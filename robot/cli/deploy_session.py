@@ -101,16 +101,10 @@ class DeploySession:
             from robot.runtime.replay import ReplaySource
 
             return ReplaySource(self.replay.actions)
-        kind = getattr(self.args, "source", "auto")
-        if kind in ("auto", "async"):
-            try:  # the async source (robot/runtime/policy_source.py), per the contract in docs/architecture.md
-                from robot.runtime.policy_source import PolicySource, PolicySourceConfig
-            except ImportError:
-                if kind == "async":
-                    raise ValueError("--source async: robot/runtime/policy_source.py (PolicySource) is not "
-                                     "installed in this checkout; use --source sync") from None
-            else:
-                return PolicySource(self.policy, PolicySourceConfig(inference_steps=self.args.inference_steps))
+        if getattr(self.args, "source", "auto") in ("auto", "async"):  # async inference: the default
+            from robot.runtime.policy_source import PolicySource, PolicySourceConfig
+
+            return PolicySource(self.policy, PolicySourceConfig(inference_steps=self.args.inference_steps))
         from robot.runtime.sync_source import SyncPolicySource
 
         return SyncPolicySource(self.policy, inference_steps=self.args.inference_steps)
