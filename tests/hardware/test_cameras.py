@@ -10,19 +10,11 @@ import time
 import numpy as np
 import pyrealsense2 as rs  # the `realsense` extra: it must import, never skip
 import pytest
+from waiting import wait_until  # noqa: E402  (tests/hardware helper)
 
 from hardware.cameras import CameraError, make_camera
 from hardware.emulators.realsense import EmulatedRealSense  # noqa: E402
 from robot.config import ConfigError
-
-
-def wait_until(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_realsense_colour_and_aligned_depth_from_a_software_device():

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_until  # noqa: E402  (tests/hardware helper)
 
 from hardware.registry import make_robot
 from hardware.twin import Twin, TwinConfig
@@ -17,13 +18,6 @@ from sim.so101_scene import ARM_JOINTS
 SMALL = {"cameras": ["front"], "image_size": [32, 32], "camera_fps": 20.0}
 
 
-def wait_until(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture
