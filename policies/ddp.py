@@ -122,6 +122,13 @@ def wrap_for_training(
     return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
+def unwrap_ddp(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (the model itself when not wrapped)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
 def all_reduce_mean(value: float, info: DistInfo, device: torch.device) -> float:
     """Mean of a scalar over ranks (for logging the global loss)."""
     if not info.distributed:

@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from policies.ddp import DistInfo, all_reduce_mean, barrier, wrap_for_training
+from policies.ddp import DistInfo, all_reduce_mean, barrier, unwrap_ddp, wrap_for_training
 from policies.pipeline import TrainConfig
 
 CHECKPOINT_DIR = "checkpoints"
@@ -418,6 +418,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg, main = self.cfg, self.dist.is_main
+        if self.dist.distributed and unwrap_ddp(self.model) is self.model:  # a second fit() call
+            self.model = wrap_for_training(self.policy, self.dist, self.device, cfg.find_unused_parameters)
         resume_step = self.step if self.step > 0 else None
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -477,6 +479,9 @@ class Trainer:
         for kind, w in self._writers:
             w.close() if kind == "tb" else w.finish()
         minutes = (time.perf_counter() - t_start) / 60.0
+        # Free DDP's reducer while every rank still holds the process group: freed after a peer
+        # has left, the gloo group's destructor waits forever on its threads (a hang seen in test_ddp).
+        self.model = unwrap_ddp(self.model)
         return {"step": self.step, "final_loss": self.losses[-1] if self.losses else float("nan"),
                 "train_minutes": minutes, "steps_this_run": steps_done, "last_eval": last_eval}
 
