@@ -169,7 +169,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"robot collect: {e}", file=sys.stderr)
             return 2
     else:
-        env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
+        try:
+            env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
+        except (KeyError, ValueError) as e:  # unknown task, a wrong --env-opt key or value (ConfigError)
+            print(f"robot collect: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+            return 2
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
     try:

@@ -136,3 +136,15 @@ def test_collect_errors_name_the_problem(tmp_path, capsys):
     assert main(["collect", "--task", "so101_lift", "--teleop", "keyboard", "--teleop-opt", "tty=/dev/pts/nonexistent",
                  "--episodes", "2", "--out", out, "--no-progress"]) == 2
     assert "/dev/pts/nonexistent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expect"), [
+    (["--task", "no_such_task"], "unknown task 'no_such_task'; registered:"),
+    (["--task", "so101_lift", "--env-opt", "colour=red"], "unknown key so101_lift.colour"),
+])
+def test_collect_user_mistakes_exit_2_with_one_message_and_no_store(tmp_path, capsys, argv, expect):
+    out = tmp_path / "x.zarr"
+    assert main(["collect", *argv, "--episodes", "1", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
