@@ -25,7 +25,7 @@ def lift_checkpoint(checkpoint: str | None, work_dir: Path, episodes: int, steps
     if checkpoint:
         return resolve_checkpoint(checkpoint)[0]
     from policies.pipeline import load_pipeline, run_training
-    from policies.train import latest_checkpoint
+    from policies.train_state import latest_checkpoint
     from robot.cli import main as robot_main
     from robot.config import replace
 

@@ -63,7 +63,7 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     from policies.eval import evaluate
     from policies.pipeline import config_hash, load_pipeline, run_training
     from policies.plots import read_csv
-    from policies.train import latest_checkpoint
+    from policies.train_state import latest_checkpoint
 
     task, preset, n_demos, n_steps, splits = SUITES[name]
     n_demos, n_steps = demos or n_demos, steps or n_steps

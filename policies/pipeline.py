@@ -1,9 +1,12 @@
-"""The pipeline config: one YAML preset holds the task, data, policy, train and eval sections.
+"""The pipeline: one YAML preset composes the task, data, policy, train and eval sections.
 
-This module imports no torch, so the CLI can list every dotted override
-(`--train.steps=2000`) in `robot train --help` without slowing `robot --help`.
-The trainer (`policies/train.py`) and the evaluator (`policies/eval.py`) read
-their sections from here.
+Each section's config lives beside the module that uses it (`PolicyConfig` in
+`policies/config.py`, `TrainConfig` in `policies/train_config.py`, `EvalConfig`
+in `policies/eval.py`); the task and data sections are used only here. The
+pipeline imports them, never the other way round, so the trainer and the
+evaluator load without it. This module imports no torch, so the CLI can list
+every dotted override (`--train.steps=2000`) in `robot train --help` without
+slowing `robot --help`; `run_training` imports the trainer when called.
 
 Usage:
     cfg = load_pipeline("configs/pipelines/so101_lift_flow.yaml", ["train.steps=200"])
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from policies.config import PolicyConfig
+from policies.eval import EvalConfig
+from policies.train_config import TrainConfig
 from robot.config import ConfigError, load_config, merge, read_yaml, to_dict
 
 
@@ -52,95 +57,6 @@ class DataConfig:
             raise ConfigError(f"data.val_ratio: {self.val_ratio} must be in [0, 1)")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers: {self.num_workers} must be >= 0")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimizer, schedule, EMA, precision, logging and checkpoint cadence.
-
-    steps: optimizer steps in total (a resumed run continues up to this).
-    batch_size: samples per step per process (DDP multiplies by the world size).
-    lr / weight_decay / betas: AdamW.
-    warmup_steps: linear warm-up from 0; then cosine decay to `lr * min_lr_ratio`.
-    grad_clip: max global gradient norm (0 disables clipping).
-    ema_decay: max EMA decay; the decay ramps up as 1 - (1 + step)^-ema_power
-        (Diffusion Policy's schedule) so early weights are not frozen in.
-    amp: bf16 autocast on CUDA (ignored on CPU, where bf16 is slower).
-    device: "auto" (cuda when available), "cpu" or "cuda[:i]".
-    num_threads: torch CPU threads (0 leaves torch's default).
-    log_every / checkpoint_every: in steps; checkpoints are also written at the end.
-    keep_checkpoints: how many step checkpoints to keep on disk (the newest).
-    tensorboard / wandb: also log there when the package is installed.
-    """
-
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
-    betas: tuple[float, float] = (0.95, 0.999)
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0
-    ema_decay: float = 0.9999
-    ema_power: float = 0.75
-    seed: int = 0
-    amp: bool = True
-    device: str = "auto"
-    num_threads: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    tensorboard: bool = False
-    wandb: bool = False
-    find_unused_parameters: bool = False
-
-    def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key}: {getattr(self, key)} must be >= 1")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr: {self.lr} must be > 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay: {self.ema_decay} must be in [0, 1)")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Batched rollouts in sim: how many, how long, what to record.
-
-    episodes / n_envs: rollouts in total, run `n_envs` at a time in lockstep.
-    seed: seed of the first episode (episode i uses seed + i); keep it away from
-        the collection seeds so evaluation scenes are unseen.
-    max_steps: cap on env steps per episode (0: the task's own time limit).
-    stop_on_success: end an episode once its success has held (the score is reached).
-    settle_ticks: ticks success must keep holding after its first tick to count,
-        as `robot collect` requires before it ends a demo (`LoopConfig.settle_ticks`);
-        a success the env ends the episode on (terminated) counts at once.
-    videos: mp4s of the first `videos` episodes; `camera` ("" = first camera).
-    every: evaluate during training every this many steps (0: only at the end);
-        `train_episodes` rollouts each time (a quick estimate, `episodes` at the end).
-    inference_steps: denoising / Euler steps (0: the policy's default).
-    n_action_steps: actions executed per chunk, Te (0: the policy's own; at most its horizon).
-    """
-
-    episodes: int = 50
-    n_envs: int = 10
-    seed: int = 100_000
-    max_steps: int = 0
-    stop_on_success: bool = True
-    settle_ticks: int = 5
-    videos: int = 0
-    camera: str = ""
-    every: int = 0
-    train_episodes: int = 10
-    inference_steps: int = 0
-    n_action_steps: int = 0
-
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.n_envs < 1:
-            raise ConfigError(f"eval.episodes ({self.episodes}) and eval.n_envs ({self.n_envs}) must be >= 1")
-        if self.settle_ticks < 0:
-            raise ConfigError(f"eval.settle_ticks must be >= 0, got {self.settle_ticks}")
 
 
 @dataclass(frozen=True)
@@ -271,7 +187,8 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
     from policies.ddp import dist_from_env, init_distributed, select_device, shutdown_distributed
     from policies.eval import evaluate, make_envs, state_only_overrides
     from policies.registry import make_policy
-    from policies.train import Trainer, latest_checkpoint, seed_everything
+    from policies.train import Trainer
+    from policies.train_state import latest_checkpoint, seed_everything
 
     out = Path(out_dir)
     if not cfg.data.path:

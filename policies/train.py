@@ -4,15 +4,11 @@ AdamW, linear warm-up + cosine decay, gradient clipping, an EMA copy of the
 weights (used for evaluation and saved as the policy), bf16 autocast on CUDA
 only, DDP through `policies.ddp`, seeded and exactly resumable.
 
-Run folder (`--out runs/<name>`):
-    config.yaml                  the PipelineConfig of the run
-    metrics.csv                  step, loss, lr, grad_norm, ema_decay, data/step time, model metrics
-    eval.csv                     step, success rate (+95% CI), mean reward, during training
-    val.csv                      step, EMA policy loss on held-out episodes (data.val_ratio > 0)
-    checkpoints/step_XXXXXXX/    model.safetensors + policy.json (EMA policy, `save_policy`)
-                                 train_state.safetensors + train_state.json (raw weights,
-                                 optimizer, EMA, RNG states, step)
-    latest                       text: the newest complete checkpoint folder
+Run folder (`--out runs/<name>`): config.yaml (the PipelineConfig of the run),
+the CSV logs of `policies/train_log.py` (metrics.csv, eval.csv, val.csv), and the
+checkpoints and `latest` marker of `policies/train_state.py`, which also holds
+the state I/O (weights, optimizer, EMA, RNG states, step). This module is the
+loop that composes them; its config is `policies/train_config.py`.
 
 Why exact resume holds: the learning rate is a pure function of the step; the
 batch at step s is a pure function of (seed, s) (`StepBatchSampler`); the
@@ -25,12 +21,8 @@ ranks reseed from (seed, rank, step).
 from __future__ import annotations
 
 import copy
-import csv
-import json
 import math
-import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,24 +31,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from policies.ddp import DistInfo, all_reduce_mean, barrier, unwrap_ddp, wrap_for_training
-from policies.pipeline import TrainConfig
-
-CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest"
-STATE_TENSORS = "train_state.safetensors"
-STATE_JSON = "train_state.json"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) RNGs."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+from policies.train_config import TrainConfig
+from policies.train_log import ExternalLoggers, MetricsLog
+from policies.train_state import (
+    load_module_state,
+    load_optimizer_state,
+    module_state,
+    optimizer_state,
+    read_train_state,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    write_checkpoint,
+)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -67,17 +58,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def trainable_state(module: nn.Module, like: nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """Parameters that train plus all buffers: what changes during training (frozen encoders excluded).
-
-    `like`: take the trainable names from this module (the EMA copy has requires_grad off).
-    """
-    trains = {n for n, p in (like or module).named_parameters() if p.requires_grad}
-    out = {n: p for n, p in module.named_parameters() if n in trains}
-    out.update(dict(module.named_buffers()))
-    return out
 
 
 class EMA:
@@ -159,38 +139,6 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-class MetricsLog:
-    """Append-only CSV with a fixed header; on resume, rows past the resumed step are dropped."""
-
-    def __init__(self, path: Path, resume_step: int | None) -> None:
-        self.path, self.fields = path, None
-        if resume_step is not None and path.is_file():
-            with path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-            if rows:
-                self.fields = list(rows[0])
-                self._write(rows, "w")
-            else:
-                path.unlink()
-        elif path.is_file():
-            path.unlink()
-
-    def _write(self, rows: list[dict], mode: str) -> None:
-        with self.path.open(mode, newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
-            if mode == "w":
-                w.writeheader()
-            w.writerows(rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Write one row; the first row fixes the columns."""
-        if self.fields is None:
-            self.fields = list(row)
-            self._write([row], "w")
-        else:
-            self._write([row], "a")
-
-
 class Trainer:
     """Trains `policy` on `dataset`; everything about optimization, state and logging lives here.
 
@@ -229,100 +177,30 @@ class Trainer:
         self.losses: list[float] = []
         self.amp = cfg.amp and self.device.type == "cuda"
         seed_everything(cfg.seed + self.dist.rank)
-        self._writers: list[Any] = []
+        self._loggers = ExternalLoggers(self.out, False, False, {})  # the real ones open in fit()
 
-    # ---- checkpoints -------------------------------------------------------------
+    # ---- checkpoints (the file layout lives in policies/train_state.py) -----------
     def save_checkpoint(self) -> Path:
         """Write the EMA policy and the full training state for this step (rank 0 only)."""
-        final = self.out / CHECKPOINT_DIR / f"step_{self.step:07d}"
-        tmp = final.with_name(final.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        self.save_policy_fn(self.ema.module, tmp)
-        tensors, meta = self._state_dict()
-        save_file(tensors, str(tmp / STATE_TENSORS))
-        (tmp / STATE_JSON).write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        latest_tmp = self.out / (LATEST + ".tmp")
-        latest_tmp.write_text(f"{CHECKPOINT_DIR}/{final.name}\n")
-        os.replace(latest_tmp, self.out / LATEST)  # atomic: latest always names a complete folder
-        kept = sorted(p for p in (self.out / CHECKPOINT_DIR).glob("step_*") if not p.name.endswith(".tmp"))
-        for old in kept[: -self.cfg.keep_checkpoints]:
-            shutil.rmtree(old)
-        return final
-
-    def _state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        def cpu(t: torch.Tensor) -> torch.Tensor:
-            return t.detach().to("cpu").contiguous().clone()
-
-        tensors = {f"model/{k}": cpu(v) for k, v in trainable_state(self.policy).items()}
-        tensors.update({f"ema/{k}": cpu(v) for k, v in trainable_state(self.ema.module, self.policy).items()})
-        opt = self.optimizer.state_dict()
-        opt_scalars: dict[str, dict[str, Any]] = {}
-        for idx, st in opt["state"].items():
-            for k, v in st.items():
-                if torch.is_tensor(v):
-                    tensors[f"optim/{idx}/{k}"] = cpu(v)
-                else:
-                    opt_scalars.setdefault(str(idx), {})[k] = v
-        tensors["rng/torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            for i, s in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng/cuda/{i}"] = s
-        np_state = np.random.get_state()
-        tensors["rng/numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
-        py_state = random.getstate()
-        meta = {
-            "step": self.step,
-            "world_size": self.dist.world_size,
-            "param_groups": opt["param_groups"],
-            "optim_scalars": opt_scalars,
-            "optim_state_ids": sorted(opt["state"]),
-            "rng_numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
-            "rng_python": [py_state[0], list(py_state[1]), py_state[2]],
-            "losses": self.losses,
-            "config": self.run_config,
-        }
-        return tensors, meta
+        tensors = {**module_state("model/", self.policy), **module_state("ema/", self.ema.module, self.policy)}
+        opt_tensors, opt_meta = optimizer_state(self.optimizer)
+        rng_tensors, rng_meta = rng_state()
+        meta = {"step": self.step, "world_size": self.dist.world_size, **opt_meta, **rng_meta,
+                "losses": self.losses, "config": self.run_config}
+        return write_checkpoint(self.out, self.step, lambda d: self.save_policy_fn(self.ema.module, d),
+                                {**tensors, **opt_tensors, **rng_tensors}, meta, self.cfg.keep_checkpoints)
 
     def load_checkpoint(self, ckpt: str | Path) -> None:
         """Restore weights, optimizer, EMA, RNG states and step from a checkpoint folder."""
         ckpt = Path(ckpt)
-        if not (ckpt / STATE_TENSORS).is_file() or not (ckpt / STATE_JSON).is_file():
-            raise FileNotFoundError(f"{ckpt} holds no training state ({STATE_TENSORS}, {STATE_JSON}); "
-                                    "resume needs a checkpoint written by `robot train`")
-        tensors = load_file(str(ckpt / STATE_TENSORS))
-        meta = json.loads((ckpt / STATE_JSON).read_text())
-        for prefix, module in (("model/", self.policy), ("ema/", self.ema.module)):
-            target = trainable_state(module, self.policy)
-            saved = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if set(saved) != set(target):
-                diff = sorted(set(saved) ^ set(target))[:5]
-                raise ValueError(f"checkpoint {ckpt} does not match this policy ({prefix} keys differ: {diff}); "
-                                 "resume with the same policy config")
-            with torch.no_grad():
-                for k, t in target.items():
-                    t.copy_(saved[k])
-        state: dict[int, dict[str, Any]] = {}
-        for idx in meta["optim_state_ids"]:
-            st = {k.split("/")[-1]: v for k, v in tensors.items() if k.startswith(f"optim/{idx}/")}
-            st.update(meta["optim_scalars"].get(str(idx), {}))
-            state[int(idx)] = st
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        tensors, meta = read_train_state(ckpt)
+        load_module_state("model/", self.policy, self.policy, tensors, ckpt)
+        load_module_state("ema/", self.ema.module, self.policy, tensors, ckpt)
+        load_optimizer_state(self.optimizer, tensors, meta)
         self.step = int(meta["step"])
         self.losses = [float(x) for x in meta["losses"]]
         if self.dist.rank == 0:
-            torch.set_rng_state(tensors["rng/torch"])
-            cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
-            if cuda and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(cuda)
-            name, pos, has_gauss, cached = meta["rng_numpy"]
-            np.random.set_state((name, tensors["rng/numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
-            version, internal, gauss = meta["rng_python"]
-            random.setstate((version, tuple(internal), gauss))
+            set_rng_state(tensors, meta)
         else:
             seed_everything(self.cfg.seed * 7919 + self.dist.rank * 104_729 + self.step)
 
@@ -358,33 +236,6 @@ class Trainer:
         out.update({k: float(v) for k, v in (metrics or {}).items() if k not in out})
         return out
 
-    def _open_writers(self) -> None:
-        if self.cfg.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writers.append(("tb", SummaryWriter(str(self.out / "tensorboard"))))
-            except ImportError:
-                print("train.tensorboard=true but tensorboard is not installed; logging to CSV only")
-        if self.cfg.wandb:
-            try:
-                import wandb
-
-                run = wandb.init(project="robot-stack", dir=str(self.out), config=self.run_config,
-                                 resume="allow", name=self.out.name)
-                self._writers.append(("wandb", run))
-            except ImportError:
-                print("train.wandb=true but wandb is not installed; logging to CSV only")
-
-    def _log_external(self, row: dict[str, Any], prefix: str) -> None:
-        for kind, w in self._writers:
-            scalars = {f"{prefix}/{k}": v for k, v in row.items() if k != "step" and isinstance(v, (int, float))}
-            if kind == "tb":
-                for k, v in scalars.items():
-                    w.add_scalar(k, v, row["step"])
-            else:
-                w.log(scalars, step=row["step"])
-
     @torch.no_grad()
     def validation_loss(self) -> float:
         """Mean loss of the EMA policy over the first `val_batches` batches of the val set.
@@ -407,7 +258,7 @@ class Trainer:
         result = self.evaluate_fn(self.ema.module)
         row = {"step": self.step, **{k: v for k, v in result.items() if isinstance(v, (int, float))}}
         eval_log.append(row)
-        self._log_external(row, "eval")
+        self._loggers.log(row, "eval")
         return result
 
     def fit(self, until: int | None = None) -> dict[str, Any]:
@@ -426,7 +277,7 @@ class Trainer:
             metrics_log = MetricsLog(self.out / "metrics.csv", resume_step)
             eval_log = MetricsLog(self.out / "eval.csv", resume_step)
             val_log = MetricsLog(self.out / "val.csv", resume_step)
-            self._open_writers()
+            self._loggers = ExternalLoggers(self.out, cfg.tensorboard, cfg.wandb, self.run_config)
         barrier(self.dist)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (main and self.progress),
                    desc="train", dynamic_ncols=True)
@@ -455,7 +306,7 @@ class Trainer:
                            samples_per_s=n_acc * cfg.batch_size * self.dist.world_size / max(1e-9, data_time + step_time))
                 if main:
                     metrics_log.append({"step": self.step, **{k: v for k, v in row.items() if k != "step"}})
-                    self._log_external(row, "train")
+                    self._loggers.log(row, "train")
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
                 acc, n_acc, data_time, step_time = {}, 0, 0.0, 0.0
             at_end = self.step == cfg.steps
@@ -476,8 +327,7 @@ class Trainer:
                 break
             t_data = time.perf_counter()
         bar.close()
-        for kind, w in self._writers:
-            w.close() if kind == "tb" else w.finish()
+        self._loggers.close()
         minutes = (time.perf_counter() - t_start) / 60.0
         # Free DDP's reducer while every rank still holds the process group: freed after a peer
         # has left, the gloo group's destructor waits forever on its threads (a hang seen in test_ddp).
@@ -485,15 +335,3 @@ class Trainer:
         return {"step": self.step, "final_loss": self.losses[-1] if self.losses else float("nan"),
                 "train_minutes": minutes, "steps_this_run": steps_done, "last_eval": last_eval}
 
-
-def latest_checkpoint(run_dir: str | Path) -> Path:
-    """The newest complete checkpoint folder of a run (from its `latest` file)."""
-    run_dir = Path(run_dir)
-    marker = run_dir / LATEST
-    if not marker.is_file():
-        raise FileNotFoundError(f"{run_dir} has no '{LATEST}' file: not a `robot train` run folder, "
-                                "or it has not written a checkpoint yet")
-    ckpt = run_dir / marker.read_text().strip()
-    if not ckpt.is_dir():
-        raise FileNotFoundError(f"{marker} names {ckpt}, which does not exist; the run folder is damaged")
-    return ckpt

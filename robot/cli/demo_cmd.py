@@ -77,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from policies.checkpoint import load_policy
-    from policies.eval import evaluate
-    from policies.pipeline import EvalConfig, load_pipeline, run_training
+    from policies.eval import EvalConfig, evaluate
+    from policies.pipeline import load_pipeline, run_training
     from policies.plots import plot_run
-    from policies.train import latest_checkpoint
+    from policies.train_state import latest_checkpoint
     from robot.cli import main as robot_main
 
     t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     """(checkpoint folder holding policy.json, run folder or None) for a run or checkpoint path."""
-    from policies.train import latest_checkpoint
+    from policies.train_state import latest_checkpoint
 
     p = Path(path)
     if (p / "policy.json").is_file():
@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from policies.checkpoint import load_policy
-    from policies.eval import evaluate, make_envs, state_only_overrides
-    from policies.pipeline import EvalConfig, load_run_config
+    from policies.eval import EvalConfig, evaluate, make_envs, state_only_overrides
+    from policies.pipeline import load_run_config
     from policies.plots import plot_run
     from robot.cli.liveview import ViewError, make_observers, resolve_view
     from robot.runtime.observers import close_all

@@ -20,8 +20,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
     from policies.checkpoint import save_policy
     from policies.ddp import dist_from_env, init_distributed, shutdown_distributed
-    from policies.pipeline import TrainConfig
-    from policies.train import Trainer, seed_everything
+    from policies.train import Trainer
+    from policies.train_config import TrainConfig
+    from policies.train_state import seed_everything
 
     info = dist_from_env()
     init_distributed(info, torch.device("cpu"))

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from policies.config import EncoderConfig, HeadConfig, PolicyConfig
-from policies.eval import evaluate
-from policies.pipeline import EvalConfig
+from policies.eval import EvalConfig, evaluate
 from policies.plots import plot_run
 from policies.registry import build_spec, make_policy
-from policies.train import MetricsLog
+from policies.train_log import MetricsLog
 from robot.metrics import wilson_interval
 from robot.specs import ArraySpec, PolicySpec
 from sim.registry import make_env, make_expert

@@ -6,8 +6,7 @@ import io
 
 from test_eval import tiny_policy  # sibling test module
 
-from policies.eval import evaluate
-from policies.pipeline import EvalConfig
+from policies.eval import EvalConfig, evaluate
 from robot.runtime.rerun_log import RerunLogger, open_recording
 from robot.runtime.status import StatusLine
 from sim.registry import make_env

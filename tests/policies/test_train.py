@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from policies.pipeline import TrainConfig, load_pipeline
-from policies.train import EMA, StepBatchSampler, Trainer, latest_checkpoint, lr_at
+from policies.pipeline import load_pipeline
+from policies.train import EMA, StepBatchSampler, Trainer, lr_at
+from policies.train_config import TrainConfig
+from policies.train_state import latest_checkpoint
 from robot.config import ConfigError
 
 
