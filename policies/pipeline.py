@@ -186,6 +186,7 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
     from policies.checkpoint import save_policy
     from policies.ddp import dist_from_env, init_distributed, select_device, shutdown_distributed
     from policies.eval import evaluate, make_envs, state_only_overrides
+    from policies.preflight import check_store
     from policies.registry import make_policy
     from policies.train import Trainer
     from policies.train_state import latest_checkpoint, seed_everything
@@ -202,6 +203,7 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
         store = EpisodeStore.open(cfg.data.path, readonly=True)
         if store.num_episodes == 0:
             raise ConfigError(f"data.path: {cfg.data.path} holds no episodes; collect some first")
+        check_store(store, cfg)  # the store fits the preset's policy and task, before any step
         p = cfg.policy
         dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon, keys=list(p.obs_keys),
                                   split="train" if cfg.data.val_ratio > 0 else None,

@@ -14,6 +14,9 @@ flipped row-wise in `render`), so frames look like the classic ones.
   with the classic gains (kp = 100, kv = 20 per kg of pusher).
 - state (5,): pusher x, y (m), block x, y (m), block angle (rad, in [0, 2 pi)),
   where the block position is the classic body origin (mid of the bar's top edge).
+  The block pose is privileged (read from the simulator; a real setup would need
+  a tracker): with `privileged_state=False` the state is the pusher's (2,) only,
+  the classic image benchmark's `agent_pos`, and the block is seen in `images.top`.
 - reward: coverage = area(T at pose  ∩  T at goal) / area(T), exact (convex
   polygon clipping, `coverage`); success when coverage >= 0.95.
 - fps 10, physics 100 Hz; the block is a free body resting on the floor, so
@@ -214,6 +217,8 @@ class PushTConfig(MujocoEnvConfig):
     block_density: kg/m^3 of the 2 cm thick T (1000 -> 0.126 kg).
     floor_friction: sliding friction block-floor; pusher_friction: pusher-block.
     pusher_mass: kg; pusher_kp, pusher_kv: PD gains per kg (1/s^2, 1/s), classic 100, 20.
+    privileged_state: append the block pose (x, y, angle) to the pusher xy in `state`
+        (the classic low-dim benchmark); False leaves the pusher xy, what an image policy gets.
     """
 
     fps: float = 10.0
@@ -229,6 +234,7 @@ class PushTConfig(MujocoEnvConfig):
     pusher_mass: float = 5.0
     pusher_kp: float = 100.0
     pusher_kv: float = 20.0
+    privileged_state: bool = True
 
     def __post_init__(self) -> None:
         for name in ("physics_dt", "block_density", "floor_friction", "pusher_mass", "pusher_kp", "fps"):
@@ -266,6 +272,8 @@ class PushTEnv(MujocoEnv):
         return mujoco.MjModel.from_xml_string(build_mjcf(self.config))
 
     def _state_spec(self) -> ArraySpec:
+        if not self.config.privileged_state:
+            return ArraySpec((2,), "float32", "m", ("pusher_x", "pusher_y"))
         return ArraySpec((5,), "float32", "m,m,m,m,rad", ("pusher_x", "pusher_y", "block_x", "block_y", "block_angle"))
 
     def _action_spec(self) -> tuple[ArraySpec, np.ndarray, np.ndarray]:
@@ -314,8 +322,10 @@ class PushTEnv(MujocoEnv):
         self.data.ctrl[:2] = action
 
     def _get_state(self) -> np.ndarray:
-        bx, by, th = self.block_pose()
         px, py = self.pusher_xy()
+        if not self.config.privileged_state:
+            return np.array([px, py], dtype=np.float32)
+        bx, by, th = self.block_pose()
         return np.array([px, py, bx, by, th % (2 * math.pi)], dtype=np.float32)
 
     def _evaluate(self) -> tuple[dict[str, float], bool]:

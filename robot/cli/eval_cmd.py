@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from policies.eval import EvalConfig, evaluate, make_envs, state_only_overrides
     from policies.pipeline import load_run_config
     from policies.plots import plot_run
+    from policies.preflight import check_policy_on_task
     from robot.cli.liveview import ViewError, make_observers, resolve_view
+    from robot.config import ConfigError
     from robot.runtime.observers import close_all
 
     ckpt, run_dir = resolve_checkpoint(args.checkpoint)
@@ -82,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
             task = run_cfg.task.name
             env_overrides = {**run_cfg.task.env, **env_overrides}
     if task is None:
-        raise ValueError("--task is required when the checkpoint is not inside a `robot train` run folder")
+        raise ConfigError("--task is required when the checkpoint is not inside a `robot train` run folder")
     out = Path(args.out) if args.out else (run_dir or ckpt) / "eval"
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     policy = load_policy(ckpt, device=args.device)
+    # Before any env is stepped: the task gives every observation the policy reads, at its shape.
+    check_policy_on_task(policy.spec, task, state_only_overrides(task, policy, env_overrides), args.checkpoint)
     cfg = EvalConfig(episodes=args.episodes, n_envs=args.envs, seed=args.seed, max_steps=args.max_steps,
                      videos=args.videos, camera=args.camera, inference_steps=args.inference_steps,
                      settle_ticks=args.settle_ticks)

@@ -185,3 +185,21 @@ def test_domain_randomization_changes_friction_mass_colour_and_restores():
     assert len(masses) == 4 and len(frictions) == 4 and len(colours) == 4
     nominal.reset(seed=0)
     assert nominal.model.geom_friction[floor, 0] == pytest.approx(0.3)
+
+
+def test_without_privileged_state_the_state_is_the_pusher_only_and_the_block_is_seen():
+    """The image benchmark's observation: pusher xy (2,) + the top camera; the block pose is not read."""
+    env = make_env("pusht", privileged_state=False, cameras=("top",), image_size=(32, 32))
+    full = make_env("pusht")
+    try:
+        assert env.body_spec.observations["state"].shape == (2,)
+        obs, _ = env.reset(seed=3)
+        ref, _ = full.reset(seed=3)
+        assert obs["state"].shape == (2,) and np.allclose(obs["state"], ref["state"][:2])
+        assert obs["images.top"].shape == (32, 32, 3)
+        obs, *_ = env.step(obs["state"] + 0.01)
+        ref, *_ = full.step(ref["state"][:2] + 0.01)
+        assert np.allclose(obs["state"], ref["state"][:2], atol=1e-6)
+    finally:
+        env.close()
+        full.close()
