@@ -38,6 +38,9 @@ from policies.ddp import DistInfo, all_reduce_mean, barrier, unwrap_ddp, wrap_fo
 from policies.train_config import TrainConfig
 from policies.train_log import ExternalLoggers, MetricsLog
 from policies.train_state import (
+    CHECKPOINT_DIR,
+    LATEST,
+    latest_checkpoint,
     load_module_state,
     load_optimizer_state,
     module_state,
@@ -46,8 +49,13 @@ from policies.train_state import (
     rng_state,
     seed_everything,
     set_rng_state,
+    trainable_state,
     write_checkpoint,
 )
+
+# Names callers imported from here before the state I/O moved out; the home of each is train_state / train_log.
+__all__ = ["EMA", "CHECKPOINT_DIR", "LATEST", "MetricsLog", "StepBatchSampler", "Trainer", "latest_checkpoint",
+           "lr_at", "seed_everything", "to_device", "trainable_state"]
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -49,4 +49,9 @@ def test_old_import_paths_still_resolve_to_the_one_class():
     from policies.train_config import TrainConfig as OwnTrainConfig
 
     assert PipelineEvalConfig is EvalConfig and TrainConfig is OwnTrainConfig
+    from policies import train, train_log, train_state
+
+    for name in ("latest_checkpoint", "seed_everything", "trainable_state", "CHECKPOINT_DIR", "LATEST"):
+        assert getattr(train, name) is getattr(train_state, name)
+    assert train.MetricsLog is train_log.MetricsLog
     assert PipelineConfig().train == OwnTrainConfig() and PipelineConfig().eval == EvalConfig()
