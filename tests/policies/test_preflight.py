@@ -117,3 +117,16 @@ def test_eval_stops_when_the_task_gives_other_observations(joints_store, tmp_pat
     err = _fails_cleanly(capsys, ["eval", "--checkpoint", str(run), "--task", "pusht", "--episodes", "1"])
     assert "action" in err and "takes (2,)" in err
     assert not (run / "eval" / "eval.json").exists()  # nothing was rolled out
+
+
+def test_train_stops_when_the_store_holds_privileged_state_for_a_deployable_preset(tmp_path, capsys):
+    store = tmp_path / "privileged.zarr"
+    assert main(["collect", "--task", "so101_place", "--episodes", "1", "--env-opt", "privileged_state=true",
+                 "--out", str(store), "--no-progress"]) == 0
+    capsys.readouterr()
+    err = _fails_cleanly(capsys, ["train", "--config", "so101_place_flow", "--data", str(store),
+                                  "--out", str(tmp_path / "run"), "--train.steps=2", *TINY])
+    assert "(14,)" in err and "(6,)" in err and "simulator's object state" in err
+    assert "images.front" in err
+    assert "robot collect --task so101_place --images --env-opt image_size=[64,64] --env-opt privileged_state=false" in err
+    assert "--config so101_place_flow_privileged" in err
