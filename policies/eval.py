@@ -20,57 +20,18 @@ import math
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from policies.eval_config import EvalConfig
 from robot import keys
-from robot.config import ConfigError
 from robot.metrics import wilson_interval
 from robot.runtime.observers import EpisodeFeed
 
 FALLBACK_MAX_STEPS = 1000
 
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Batched rollouts in sim: how many, how long, what to record.
-
-    episodes / n_envs: rollouts in total, run `n_envs` at a time in lockstep.
-    seed: seed of the first episode (episode i uses seed + i); keep it away from
-        the collection seeds so evaluation scenes are unseen.
-    max_steps: cap on env steps per episode (0: the task's own time limit).
-    stop_on_success: end an episode once its success has held (the score is reached).
-    settle_ticks: ticks success must keep holding after its first tick to count,
-        as `robot collect` requires before it ends a demo (`LoopConfig.settle_ticks`);
-        a success the env ends the episode on (terminated) counts at once.
-    videos: mp4s of the first `videos` episodes; `camera` ("" = first camera).
-    every: evaluate during training every this many steps (0: only at the end);
-        `train_episodes` rollouts each time (a quick estimate, `episodes` at the end).
-    inference_steps: denoising / Euler steps (0: the policy's default).
-    n_action_steps: actions executed per chunk, Te (0: the policy's own; at most its horizon).
-    """
-
-    episodes: int = 50
-    n_envs: int = 10
-    seed: int = 100_000
-    max_steps: int = 0
-    stop_on_success: bool = True
-    settle_ticks: int = 5
-    videos: int = 0
-    camera: str = ""
-    every: int = 0
-    train_episodes: int = 10
-    inference_steps: int = 0
-    n_action_steps: int = 0
-
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.n_envs < 1:
-            raise ConfigError(f"eval.episodes ({self.episodes}) and eval.n_envs ({self.n_envs}) must be >= 1")
-        if self.settle_ticks < 0:
-            raise ConfigError(f"eval.settle_ticks must be >= 0, got {self.settle_ticks}")
 
 
 def make_envs(task: str, n: int, env_overrides: dict[str, Any] | None = None) -> list[Any]:

@@ -2,7 +2,7 @@
 
 Each section's config lives beside the module that uses it (`PolicyConfig` in
 `policies/config.py`, `TrainConfig` in `policies/train_config.py`, `EvalConfig`
-in `policies/eval.py`); the task and data sections are used only here. The
+in `policies/eval_config.py`); the task and data sections are used only here. The
 pipeline imports them, never the other way round, so the trainer and the
 evaluator load without it. This module imports no torch, so the CLI can list
 every dotted override (`--train.steps=2000`) in `robot train --help` without
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from policies.config import PolicyConfig
-from policies.eval import EvalConfig
+from policies.eval_config import EvalConfig
 from policies.train_config import TrainConfig
 from robot.config import ConfigError, load_config, merge, read_yaml, to_dict
 

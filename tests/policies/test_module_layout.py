@@ -28,7 +28,7 @@ def loaded_after(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["policies.train", "policies.eval", "policies.train_state",
-                                    "policies.train_config", "policies.checkpoint"])
+                                    "policies.train_config", "policies.eval_config", "policies.checkpoint"])
 def test_trainer_evaluator_and_state_io_load_without_the_pipeline(module):
     loaded = loaded_after(module)
     assert module in loaded
@@ -37,18 +37,19 @@ def test_trainer_evaluator_and_state_io_load_without_the_pipeline(module):
 
 def test_pipeline_composes_the_configs_without_torch_or_the_trainer():
     loaded = loaded_after("policies.pipeline")
-    assert {"policies.train_config", "policies.eval", "policies.config"} <= loaded
-    heavy = {"torch", "mujoco", "zarr", "policies.train", "policies.train_state"} & loaded
+    assert {"policies.train_config", "policies.eval_config", "policies.config"} <= loaded
+    heavy = {"torch", "numpy", "mujoco", "zarr", "policies.train", "policies.train_state", "policies.eval"} & loaded
     assert not heavy, f"importing the pipeline config loads {sorted(heavy)}; `robot train --help` would be slow"
 
 
 def test_old_import_paths_still_resolve_to_the_one_class():
     from policies.eval import EvalConfig
+    from policies.eval_config import EvalConfig as OwnEvalConfig
     from policies.pipeline import EvalConfig as PipelineEvalConfig
     from policies.pipeline import PipelineConfig, TrainConfig
     from policies.train_config import TrainConfig as OwnTrainConfig
 
-    assert PipelineEvalConfig is EvalConfig and TrainConfig is OwnTrainConfig
+    assert PipelineEvalConfig is EvalConfig is OwnEvalConfig and TrainConfig is OwnTrainConfig
     from policies import train, train_log, train_state
 
     for name in ("latest_checkpoint", "seed_everything", "trainable_state", "CHECKPOINT_DIR", "LATEST"):
