@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from policies.ddp import DistInfo, all_reduce_mean, barrier, unwrap_ddp, wrap_for_training
 from policies.pipeline import TrainConfig
+from robot.errors import CheckpointError, UserError
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
@@ -123,7 +124,7 @@ class StepBatchSampler(Sampler[list[int]]):
     def __init__(self, n: int, batch_size: int, seed: int, start_step: int, total_steps: int,
                  rank: int = 0, world_size: int = 1) -> None:
         if n < 1:
-            raise ValueError("the dataset has no training windows; record more episodes or lower val_ratio")
+            raise UserError("the dataset has no training windows; record more episodes or lower val_ratio")
         self.n, self.b, self.seed = n, batch_size, seed
         self.start, self.total, self.rank, self.world = start_step, total_steps, rank, world_size
         self._perms: dict[int, torch.Tensor] = {}
@@ -301,7 +302,7 @@ class Trainer:
             saved = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
             if set(saved) != set(target):
                 diff = sorted(set(saved) ^ set(target))[:5]
-                raise ValueError(f"checkpoint {ckpt} does not match this policy ({prefix} keys differ: {diff}); "
+                raise CheckpointError(f"checkpoint {ckpt} does not match this policy ({prefix} keys differ: {diff}); "
                                  "resume with the same policy config")
             with torch.no_grad():
                 for k, t in target.items():
@@ -415,7 +416,7 @@ class Trainer:
 
         Returns a summary: step, final loss, minutes, steps run, last evaluation.
         """
-        from tqdm.auto import tqdm
+        from robot.progress import progress
 
         cfg, main = self.cfg, self.dist.is_main
         if self.dist.distributed and unwrap_ddp(self.model) is self.model:  # a second fit() call
@@ -428,8 +429,8 @@ class Trainer:
             val_log = MetricsLog(self.out / "val.csv", resume_step)
             self._open_writers()
         barrier(self.dist)
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (main and self.progress),
-                   desc="train", dynamic_ncols=True)
+        bar = progress(total=cfg.steps, initial=self.step, disable=not (main and self.progress), desc="train",
+                       unit="step")
         acc: dict[str, float] = {}
         n_acc, data_time, step_time, last_eval = 0, 0.0, 0.0, None
         t_start, steps_done = time.perf_counter(), 0
