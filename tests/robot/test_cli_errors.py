@@ -47,7 +47,11 @@ def _cases(root, store, run) -> list[list[str]]:
         ["eval", "--checkpoint", str(root / "nothing_here")],
         ["eval", "--checkpoint", str(store)],  # a store, not a checkpoint
         ["eval", "--checkpoint", str(run), "--task", "no_such_task", "--episodes", "1", "--envs", "1"],
+        ["eval", "--checkpoint", str(run), "--video-size", "big"],
+        ["eval", "--checkpoint", str(run), "--eval.episodes=0"],
+        ["eval", "--checkpoint", str(run), "--eval.episodez=3"],  # not a key: the closest are named
         ["deploy", "--policy", str(store)],
+        ["deploy", "--policy", str(run), "--safety.max_velocity=fast"],
         ["deploy", "--robot", "no_such_robot", "--policy", str(run)],
         ["deploy", "--replay", missing],
         ["data", "info", missing],
