@@ -27,6 +27,7 @@ import numpy as np
 
 from policies.pipeline import EvalConfig
 from robot import keys
+from robot.errors import CheckpointError
 from robot.metrics import wilson_interval
 from robot.runtime.observers import EpisodeFeed
 
@@ -74,18 +75,21 @@ def episode_limit(env: Any, cap: int) -> int:
 
 
 def check_compatible(policy: Any, obs: dict[str, Any], task: str) -> None:
-    """Every observation the policy reads exists in the env with the same per-step shape."""
+    """Every observation the policy reads exists in the env with the same per-step shape.
+
+    A mismatch is the user's (a checkpoint evaluated on another task): CheckpointError, exit 2 at the CLI.
+    """
     for key, spec in policy.spec.observations.items():
         if key not in obs:
-            raise ValueError(f"the policy reads observation {key!r} but task {task!r} gives "
+            raise CheckpointError(f"the policy reads observation {key!r} but task {task!r} gives "
                              f"{sorted(k for k in obs if k != keys.INSTRUCTION)}; enable it in the task config "
                              "(e.g. --env images=true) or evaluate on the task the policy was trained on")
         shape = tuple(np.asarray(obs[key]).shape)
         if shape != tuple(spec.shape):
-            raise ValueError(f"observation {key!r}: the policy expects shape {tuple(spec.shape)}, "
+            raise CheckpointError(f"observation {key!r}: the policy expects shape {tuple(spec.shape)}, "
                              f"task {task!r} gives {shape}")
     if policy.spec.uses_instruction and keys.INSTRUCTION not in obs:
-        raise ValueError(f"the policy is language-conditioned but task {task!r} gives no instruction")
+        raise CheckpointError(f"the policy is language-conditioned but task {task!r} gives no instruction")
 
 
 def _stack_obs(histories: list[deque], policy: Any) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def _cases(root, store, run) -> list[list[str]]:
         ["eval", "--checkpoint", str(root / "nothing_here")],
         ["eval", "--checkpoint", str(store)],  # a store, not a checkpoint
         ["eval", "--checkpoint", str(run), "--task", "no_such_task", "--episodes", "1", "--envs", "1"],
+        ["eval", "--checkpoint", str(run), "--task", "so101_lift", "--episodes", "1", "--envs", "1"],  # other task
         ["eval", "--checkpoint", str(run), "--video-size", "big"],
         ["eval", "--checkpoint", str(run), "--eval.episodes=0"],
         ["eval", "--checkpoint", str(run), "--eval.episodez=3"],  # not a key: the closest are named
