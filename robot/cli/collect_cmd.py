@@ -199,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot collect: {e}", file=sys.stderr)
         _close(env)
         return 2
+    if not interactive and not args.no_progress and not sys.stderr.isatty():
+        # In a log, two event lines per episode (400 for `robot demo`) drown the run; the progress
+        # lines below (every 5%, with tried/failed/discarded counts) say the same.
+        from robot.runtime.status import StatusLine
+
+        observers = [o for o in observers if not isinstance(o, StatusLine)]
     loop = ControlLoop(env, teleop, recorder, cfg, task=args.task, observers=observers,
                        source_kind="scripted" if args.teleop == "scripted" else "teleop",
                        action_filters=_arm_safety(env) if args.robot else ())

@@ -114,3 +114,12 @@ def test_the_console_command_prints_no_traceback(tmp_path):
                                   + ", ".join(sorted(__import__("sim.registry").registry.ENVS)))
     ran = subprocess.run([*argv, "--debug"], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 2 and "Traceback" in ran.stderr
+
+
+def test_a_wrong_flag_is_one_line_too(capsys):
+    for argv in (["demo", "--policy", "nope"], ["data", "info"], ["train", "--config"]):
+        with pytest.raises(SystemExit) as exited:  # argparse exits; the console command returns its code
+            main(argv)
+        err = capsys.readouterr().err.strip()
+        assert exited.value.code == 2 and len(err.splitlines()) == 1, (argv, err)
+        assert err.startswith(f"robot {argv[0]}") and err.endswith("--help`)"), err

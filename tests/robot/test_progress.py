@@ -50,3 +50,16 @@ def test_disabled_writes_nothing_and_a_terminal_gets_the_bar():
     for _ in progress(range(5), desc="eval", file=term):
         pass
     assert "\r" in term.getvalue() and "5/5" in term.getvalue()  # tqdm's carriage-return updates
+
+
+def test_collect_into_a_log_writes_progress_lines_not_a_line_per_event(tmp_path):
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-m", "robot.cli", "collect", "--task", "pusht", "--episodes", "3",
+                          "--out", str(tmp_path / "s.zarr")], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stderr.splitlines()
+    assert [ln.split(" (", 1)[0] for ln in lines] == [f"collect pusht: {k}/3" for k in (1, 2, 3)], lines
+    assert "tried=3, failed=0" in lines[-1]
+    assert '"successes": 3' in ran.stdout  # the JSON summary stays on stdout
