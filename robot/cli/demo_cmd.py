@@ -43,12 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
     parser.add_argument("--episodes", type=int, default=200, help="scripted demonstrations to collect")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation rollouts")
-    parser.add_argument("--envs", type=int, default=10, help="evaluation envs run in lockstep")
-    parser.add_argument("--videos", type=int, default=2, help="mp4s of the first evaluation episodes")
+    parser.add_argument("--eval-episodes", type=int, default=None,
+                        help="evaluation rollouts (default: the preset's eval.episodes)")
+    parser.add_argument("--envs", type=int, default=None,
+                        help="evaluation envs run in lockstep (default: the preset's eval.n_envs)")
+    parser.add_argument("--videos", type=int, default=None,
+                        help="mp4s of the first evaluation episodes (default: eval.videos, else 2)")
     parser.add_argument("--video-size", default="320x240", metavar="WxH",
                         help="evaluation video size (default 320x240; 'native': the camera's own)")
-    parser.add_argument("--eval-max-steps", type=int, default=0, help="cap per evaluation episode (0: the task's)")
+    parser.add_argument("--eval-max-steps", type=int, default=None,
+                        help="cap per evaluation episode (default: eval.max_steps; 0: the task's)")
     parser.add_argument("--deploy-episodes", type=int, default=2,
                         help="episodes on the MuJoCo twin through the real-time loop, recorded (0: skip)")
     parser.add_argument("--deploy-max-steps", type=int, default=0, help="cap per deployment episode (0: the task's)")
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from data import EpisodeStore
     from policies.checkpoint import load_policy
     from policies.eval import evaluate
-    from policies.pipeline import EvalConfig, load_pipeline, run_training
+    from policies.pipeline import load_pipeline, run_training
     from policies.plots import plot_run
     from policies.train import latest_checkpoint
     from robot.cli import main as robot_main
@@ -118,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         from sim.registry import env_class
 
         env_class(args.task)  # an unknown task is an error now, not after a store is created
-    if args.episodes < 1 or args.eval_episodes < 1 or args.deploy_episodes < 0:
-        raise UserError("--episodes and --eval-episodes must be >= 1, --deploy-episodes >= 0")
+    if args.episodes < 1 or args.deploy_episodes < 0:
+        raise UserError("--episodes must be >= 1 and --deploy-episodes >= 0")
     video_size = parse_video_size(args.video_size)
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
@@ -130,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     store_path, train_dir, eval_dir, deploy_dir = out / "demos.zarr", out / "train", out / "eval", out / "deploy"
     cfg = replace(cfg, data=replace(cfg.data, path=str(store_path)))
     images = any(k.startswith("images.") for k in cfg.policy.obs_keys)
+    # The preset's eval section (with any --eval.* override), then the short flags when given.
+    eval_cfg = replace(cfg.eval,  # EvalConfig checks the values: --eval-episodes 0 is a ConfigError
+                       episodes=args.eval_episodes if args.eval_episodes is not None else cfg.eval.episodes,
+                       n_envs=args.envs if args.envs is not None else cfg.eval.n_envs,
+                       videos=args.videos if args.videos is not None else (cfg.eval.videos or 2),
+                       max_steps=args.eval_max_steps if args.eval_max_steps is not None else cfg.eval.max_steps)
     check_resumable(out, cfg, images)  # before anything is written: a different demo is not resumed
     out.mkdir(parents=True, exist_ok=True)
     deploy = args.deploy_episodes > 0 and _twin_supports(args.task)
@@ -153,11 +163,9 @@ def run(args: argparse.Namespace) -> int:
     _stage(2, n_stages, f"training a {cfg.policy.kind} policy for {cfg.train.steps} steps -> {train_dir}")
     summary = run_training(cfg, train_dir, resume=(train_dir / "latest").is_file(), progress=not args.no_progress)
 
-    _stage(3, n_stages, f"evaluating {args.eval_episodes} episodes in {args.envs} envs -> {eval_dir}")
+    _stage(3, n_stages, f"evaluating {eval_cfg.episodes} episodes in {eval_cfg.n_envs} envs -> {eval_dir}")
     ckpt = latest_checkpoint(train_dir)
     policy = load_policy(ckpt)
-    eval_cfg = EvalConfig(episodes=args.eval_episodes, n_envs=args.envs, videos=args.videos, seed=cfg.eval.seed,
-                          max_steps=args.eval_max_steps)
     result = evaluate(policy, args.task, eval_cfg, out_dir=eval_dir, env_overrides=cfg.task.env,
                       progress=not args.no_progress, video_size=video_size)
     plot = plot_run(train_dir, out / "success.png", title=f"{args.task}: {cfg.policy.kind} policy")

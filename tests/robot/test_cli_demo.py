@@ -14,7 +14,8 @@ from robot.metrics import wilson_interval
 
 def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     out = tmp_path / "demo"
-    args = ["demo", "--episodes", "2", "--steps", "2", "--eval-episodes", "2", "--envs", "2", "--videos", "1",
+    # --eval.episodes: the preset's eval section takes overrides like any other (--eval-episodes is its short form)
+    args = ["demo", "--episodes", "2", "--steps", "2", "--eval.episodes=2", "--envs", "2", "--videos", "1",
             "--eval-max-steps", "12", "--deploy-episodes", "1", "--deploy-max-steps", "8", "--threads", "1",
             "--out", str(out), "--no-progress", "--eval.every=0", "--train.batch_size=8",
             "--set", "policy.head.unet_down_dims=[16,32,64]"]  # --set: the older spelling, still accepted

@@ -66,6 +66,7 @@ def _cases(root, store, run) -> list[list[str]]:
         ["preview", str(store), "--episodes", "5"],
         ["demo", "--task", "no_such_task", "--out", str(root / "demo")],
         ["demo", "--train.nope=1", "--out", str(root / "demo")],
+        ["demo", "--eval-episodes", "0", "--out", str(root / "demo")],
         ["serve", "--policy", str(store)],
     ]
 
