@@ -95,7 +95,7 @@ def _twin_defaults(ckpt_run: Path | None, robot_opts: dict[str, Any], env_opts: 
 def run(args: argparse.Namespace) -> int:
     """Deploy (or replay); 0 when every episode ran to its end, 1 when one was aborted or e-stopped."""
     from robot.config import ConfigError, parse_overrides
-    from robot.errors import CheckpointError
+    from robot.errors import CheckpointError, UserError
 
     if not args.policy and not args.replay:
         return _fail("give --policy <checkpoint> to deploy, or --replay <store.zarr> to replay a recorded run")
@@ -159,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
             summary = session.run()
         except (ConfigError, ValueError):
             raise
+        except UserError as e:  # a wrong or busy --port: nothing moved
+            return _fail(f"cannot connect --robot {args.robot}: {e}")
         except Exception as e:  # noqa: BLE001 - a fault mid-run (e.g. the inference worker died)
             log.debug("deploy stopped by an exception", exc_info=True)
             kept = f"; the episode so far is in {args.record}" if args.record else ""

@@ -55,6 +55,8 @@ def _cases(root, store, run) -> list[list[str]]:
         ["deploy", "--policy", str(run), "--safety.max_velocity=fast"],
         ["deploy", "--robot", "no_such_robot", "--policy", str(run)],
         ["deploy", "--replay", missing],
+        ["collect", "--task", "so101_lift", "--robot", "so101", "--port", "/dev/ttyNOPE", "--teleop", "keyboard",
+         "--out", str(root / "real.zarr")],  # no such serial port
         ["data", "info", missing],
         ["data", "check", missing],
         ["data", "split", missing],
