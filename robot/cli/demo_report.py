@@ -60,6 +60,9 @@ def check_resumable(out: Path, cfg: Any, images: bool) -> None:
         if images and not has_images:
             raise UserError(f"{store_path} was recorded without camera images and this {cfg.policy.kind} policy "
                             f"reads {[k for k in cfg.policy.obs_keys if K.is_image_key(k)]}; {fix}")
+        if has_images and not images:  # collection would append state-only episodes: another layout
+            raise UserError(f"{store_path} was recorded with camera images and this {cfg.policy.kind} policy "
+                            f"reads {list(cfg.policy.obs_keys)} only; {fix}")
 
 
 def _pct(x: float) -> str:

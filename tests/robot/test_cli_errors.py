@@ -126,3 +126,15 @@ def test_a_wrong_flag_is_one_line_too(capsys):
         err = capsys.readouterr().err.strip()
         assert exited.value.code == 2 and len(err.splitlines()) == 1, (argv, err)
         assert err.startswith(f"robot {argv[0]}") and err.endswith("--help`)"), err
+
+
+def test_demo_refuses_a_folder_whose_store_holds_another_task(world, capsys):
+    import shutil
+
+    root, store, _run = world
+    out = root / "old_demo"
+    shutil.copytree(store, out / "demos.zarr")  # a pusht store where a so101_lift demo would collect
+    assert main(["demo", "--task", "so101_lift", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("robot demo: ") and "holds demos of pusht" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["demos.zarr"]  # nothing else written
