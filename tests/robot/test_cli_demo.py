@@ -35,7 +35,8 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert iio.imread(results["videos"][0]).shape[1:] == (240, 320, 3)  # a size a person can watch
     # the deployment on the twin: its summary, every tick recorded, a rerun recording
     deployed = results["deploy"]
-    assert deployed["episodes"] == 1 and deployed["ticks"] == 8 and deployed["jitter_ms_p99"] >= 0
+    # 8 commanded ticks, all recorded; the loop also counts the ticks it waited for the first chunk
+    assert deployed["episodes"] == 1 and deployed["ticks"] >= 8 and deployed["jitter_ms_p99"] >= 0
     assert EpisodeStore.open(out / "deploy" / "run.zarr", readonly=True).num_frames == 8
     assert (out / "deploy" / "deploy.rrd").stat().st_size > 0
     # stdout holds the closing table only (the stages' own lines go to stderr)
