@@ -90,7 +90,9 @@ def summary_table(results: dict[str, Any]) -> str:
             ("  inference p50", f"{d['inference_ms_p50']:.1f} ms per chunk (async, one observation)"),
             ("  loop jitter", f"p50 {d['jitter_ms_p50']:.2f} ms, p99 {d['jitter_ms_p99']:.2f} ms, "
                               f"max {d['jitter_ms_max']:.2f} ms"),
-            ("  deadline misses", f"{d['missed_deadlines']} (late ticks {d['late_ticks']})"),
+            # as `robot deploy` counts them (robot/runtime/scheduler.py): a miss is a tick that woke up late
+            ("  deadline misses", f"{d['misses']} of {d['ticks']} ticks woke up late; {d['late_ticks']} overran "
+                                  f"their deadline, {d['missed_deadlines']} deadlines skipped"),
         ]
     elif r.get("deploy_skipped"):
         rows.append(("twin deployment", f"skipped: {r['deploy_skipped']}"))
