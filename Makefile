@@ -1,5 +1,5 @@
 # Two entry points, both idempotent on a fresh machine:
-#   make demo   set up, then collect -> train -> evaluate on the built-in default task
+#   make demo   set up, then collect -> train -> evaluate -> deploy on the MuJoCo twin, on the built-in default task
 #   make test   set up, then run the test suite
 # `make setup` alone installs system packages and the virtual environment.
 

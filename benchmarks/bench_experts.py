@@ -31,13 +31,13 @@ from sim.registry import ENVS, make_env, make_expert  # noqa: E402
 
 def run_task(task: str, episodes: int, seed: int, noise: float) -> dict:
     """Roll the task's expert for `episodes` episodes; success counts, interval, lengths, wall time."""
-    from tqdm import tqdm
+    from robot.progress import progress
 
     env = make_env(task)
     expert = make_expert(task, env, seed=seed, noise=noise)
     successes, lengths, success_lengths = 0, [], []
     t0 = time.perf_counter()
-    for i in tqdm(range(episodes), desc=task, file=sys.stderr, leave=False):
+    for i in progress(range(episodes), desc=task):
         obs, info = env.reset(seed=seed + i)
         expert.reset(obs)
         steps = 0

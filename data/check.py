@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from tqdm import tqdm
 
 from data.lock import LEGACY_LOCK_NAME
 from data.store import SCHEMA, SCHEMA_VERSION
 from data.writer import SOURCES
 from robot.keys import TIMESTAMP, is_image_key
+from robot.progress import progress as progress_bar
 from robot.specs import ArraySpec
 
 
@@ -128,7 +128,7 @@ def check_store(path: str | os.PathLike, progress: bool = False) -> CheckReport:
     present = {p.name for p in data_dir.iterdir() if p.is_dir()} if data_dir.is_dir() else set()
     for extra in sorted(present - set(specs)):
         rep.problems.append(f"array data/{extra} is not in the store's specs")
-    for key in tqdm(specs, desc=f"check {path.name}", disable=not progress):
+    for key in progress_bar(specs, desc=f"check {path.name}", unit="key", disable=not progress):
         if key not in present:
             rep.problems.append(f"array data/{key} is missing (key {key!r} is in the specs)")
             continue

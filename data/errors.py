@@ -3,8 +3,10 @@ store, array, episode or key at fault and says what to do."""
 
 from __future__ import annotations
 
+from robot.errors import UserError
 
-class StoreError(ValueError):
+
+class StoreError(UserError, ValueError):
     """Something is wrong with an episode store or with how it is used."""
 
 

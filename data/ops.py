@@ -16,11 +16,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from data.errors import SpecMismatchError, StoreError
 from data.lock import WriterLock
 from data.store import EpisodeStore, spec_differences
+from robot.progress import progress as progress_bar
 
 _CORE_META = ("task", "instruction", "source", "success", "note", "length", "recorded_at")
 
@@ -97,7 +97,7 @@ def copy_episodes(src: EpisodeStore | str | os.PathLike, dst: str | os.PathLike,
 
 
 def _append_from(out: EpisodeStore, store: EpisodeStore, chosen: Sequence[int], progress: bool) -> None:
-    for i in tqdm(chosen, desc=f"copy {store.path.name}", disable=not progress, unit="ep"):
+    for i in progress_bar(chosen, desc=f"copy {store.path.name}", disable=not progress, unit="ep"):
         meta = store.episode_meta(i)
         frames = store.episode(i)
         extra = {k: v for k, v in meta.items() if k not in _CORE_META}

@@ -32,9 +32,10 @@ def make_robot(name: str, env: dict[str, Any] | None = None, **cfg: Any) -> Any:
     env: task config overrides, for robots that simulate a task (the twin).
     """
     from robot.config import ConfigError, from_dict
+    from robot.errors import UnknownNameError
 
     if name not in ROBOTS:
-        raise KeyError(f"unknown robot {name!r}; registered: {', '.join(sorted(ROBOTS))}")
+        raise UnknownNameError(f"unknown robot {name!r}; registered: {', '.join(sorted(ROBOTS))}")
     cls_ref, cfg_ref = ROBOTS[name]
     config = from_dict(_load(cfg_ref), dict(cfg), name)
     kind = getattr(config, "kind", name)

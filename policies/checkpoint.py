@@ -18,6 +18,7 @@ from policies.config import PolicyConfig
 from policies.normalize import stats_from_json, stats_to_json
 from policies.policy import GenerativePolicy
 from robot.config import ConfigError, from_dict, to_dict
+from robot.errors import CheckpointError
 from robot.specs import ArraySpec, PolicySpec
 
 WEIGHTS = "model.safetensors"
@@ -78,9 +79,9 @@ def load_policy(directory: str | Path, device: str = "cpu") -> GenerativePolicy:
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path} is not valid JSON: {e}") from None
+        raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from None
     if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{meta_path}: format {meta.get('format')!r} unsupported (expected {FORMAT_VERSION})")
+        raise CheckpointError(f"{meta_path}: format {meta.get('format')!r} unsupported (expected {FORMAT_VERSION})")
     try:
         cfg = from_dict(PolicyConfig, meta["config"], "config")
     except ConfigError as e:
@@ -90,9 +91,9 @@ def load_policy(directory: str | Path, device: str = "cpu") -> GenerativePolicy:
     try:
         result = policy.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches
-        raise ValueError(f"{weights_path} does not match the config in {meta_path}: {e}") from None
+        raise CheckpointError(f"{weights_path} does not match the config in {meta_path}: {e}") from None
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
+        raise CheckpointError(
             f"{weights_path} does not match the config in {meta_path}: missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )

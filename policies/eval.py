@@ -27,10 +27,13 @@ import numpy as np
 
 from policies.eval_config import EvalConfig
 from robot import keys
+from robot.errors import CheckpointError
 from robot.metrics import wilson_interval
 from robot.runtime.observers import EpisodeFeed
 
 FALLBACK_MAX_STEPS = 1000
+VIDEO_SIZE = (320, 240)
+"""(width, height) of evaluation videos: large enough to watch (observation images are often 96x96)."""
 
 
 
@@ -72,18 +75,21 @@ def episode_limit(env: Any, cap: int) -> int:
 
 
 def check_compatible(policy: Any, obs: dict[str, Any], task: str) -> None:
-    """Every observation the policy reads exists in the env with the same per-step shape."""
+    """Every observation the policy reads exists in the env with the same per-step shape.
+
+    A mismatch is the user's (a checkpoint evaluated on another task): CheckpointError, exit 2 at the CLI.
+    """
     for key, spec in policy.spec.observations.items():
         if key not in obs:
-            raise ValueError(f"the policy reads observation {key!r} but task {task!r} gives "
+            raise CheckpointError(f"the policy reads observation {key!r} but task {task!r} gives "
                              f"{sorted(k for k in obs if k != keys.INSTRUCTION)}; enable it in the task config "
                              "(e.g. --env images=true) or evaluate on the task the policy was trained on")
         shape = tuple(np.asarray(obs[key]).shape)
         if shape != tuple(spec.shape):
-            raise ValueError(f"observation {key!r}: the policy expects shape {tuple(spec.shape)}, "
+            raise CheckpointError(f"observation {key!r}: the policy expects shape {tuple(spec.shape)}, "
                              f"task {task!r} gives {shape}")
     if policy.spec.uses_instruction and keys.INSTRUCTION not in obs:
-        raise ValueError(f"the policy is language-conditioned but task {task!r} gives no instruction")
+        raise CheckpointError(f"the policy is language-conditioned but task {task!r} gives no instruction")
 
 
 def _stack_obs(histories: list[deque], policy: Any) -> dict[str, Any]:
@@ -106,9 +112,25 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
                      quality=7)
 
 
+def video_frame(env: Any, camera: str | None, size: tuple[int, int] | None) -> np.ndarray:
+    """One video frame of `env`: (H, W, 3) uint8 at `size` = (width, height), or the env's own size.
+
+    Videos are for people: the policy's 96x96 camera is too small to watch, so
+    registry tasks render the same camera larger; a gym env without sized
+    rendering gives its own frame.
+    """
+    if size is None:
+        return env.render(camera)
+    try:
+        return env.render(camera, width=int(size[0]), height=int(size[1]))
+    except TypeError:  # a render() without width/height (gym adapters)
+        return env.render(camera)
+
+
 def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None = None,
              envs: list[Any] | None = None, env_overrides: dict[str, Any] | None = None,
-             progress: bool = True, observers: Sequence[Any] = ()) -> dict[str, Any]:
+             progress: bool = True, observers: Sequence[Any] = (),
+             video_size: tuple[int, int] | None = VIDEO_SIZE) -> dict[str, Any]:
     """Roll out `policy` for `cfg.episodes` episodes, `cfg.n_envs` at a time; returns (and saves) results.
 
     Returns a JSON-ready dict: success_rate, ci95 [low, high], mean_return,
@@ -117,9 +139,11 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     The global torch RNG is left as it was (training resumes exactly).
     observers: live view (robot.runtime.observers) of env 0 of every wave; given
       any, the waves run in real time at the task's fps so a person can watch.
+    video_size: (width, height) of the videos, pixels (None: the env's image size).
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from robot.progress import progress as progress_bar
 
     n_envs = min(cfg.n_envs, cfg.episodes)
     if envs is None:
@@ -142,10 +166,10 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
         policy.eval()
     episodes: list[dict[str, Any]] = []
     videos: list[str] = []
-    infer_s, n_infer = 0.0, 0
+    infer_s, n_infer, infer_times = 0.0, 0, []
     t_start = time.perf_counter()
     feed = EpisodeFeed(observers, fps) if observers else None
-    bar = tqdm(total=cfg.episodes, desc=f"eval {task}", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=cfg.episodes, desc=f"eval {task}", unit="ep", disable=not progress)
     with torch.random.fork_rng(devices=[]):
         for first in range(0, cfg.episodes, n_envs):
             k = min(n_envs, cfg.episodes - first)
@@ -162,7 +186,7 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                     "max_reward": -math.inf, "final_reward": 0.0, "length": 0} for i, s in enumerate(seeds)]
             streak = [0] * k  # consecutive ticks the env has reported success
             frames: list[list[np.ndarray] | None] = [
-                [env.render(camera)] if first + i < cfg.videos else None for i, env in enumerate(wave)]
+                [video_frame(env, camera, video_size)] if first + i < cfg.videos else None for i, env in enumerate(wave)]
             limit = min(episode_limit(env, cfg.max_steps) for env in wave)
             if feed is not None:
                 feed.start(obs[0], task, seeds[0])
@@ -176,7 +200,8 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                     t0 = time.perf_counter()
                     chunk = policy.predict_chunk(_stack_obs(hist, policy), **steps_kw)
                     chunk = chunk.detach().float().cpu().numpy() if torch.is_tensor(chunk) else np.asarray(chunk)
-                    infer_s += time.perf_counter() - t0
+                    infer_times.append(time.perf_counter() - t0)
+                    infer_s += infer_times[-1]
                     n_infer += 1
                     if not np.isfinite(chunk).all():
                         raise FloatingPointError("the policy returned non-finite actions")
@@ -200,7 +225,7 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
                     # the episode on it): a cube that touches the goal and drops is not a success.
                     rec[i]["success"] |= streak[i] > cfg.settle_ticks or (ok and term)
                     if frames[i] is not None:
-                        frames[i].append(env.render(camera))
+                        frames[i].append(video_frame(env, camera, video_size))
                     if feed is not None and i == 0:
                         feed.tick(o, action, rec[0]["success"], term, trunc)
                     if term or trunc or (cfg.stop_on_success and rec[i]["success"]):
@@ -232,6 +257,7 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
         "mean_final_reward": float(np.mean([e["final_reward"] for e in episodes])),
         "mean_length": float(np.mean([e["length"] for e in episodes])),
         "inference_ms_per_chunk": 1000.0 * infer_s / max(1, n_infer),
+        "inference_ms_p50": 1000.0 * float(np.median(infer_times)) if infer_times else 0.0,
         "wall_s": time.perf_counter() - t_start,
         "n_obs_steps": to, "n_action_steps": te, "videos": videos, "per_episode": episodes,
     }

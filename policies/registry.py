@@ -12,6 +12,7 @@ import numpy as np
 from policies.config import PolicyConfig
 from policies.policy import GenerativePolicy
 from policies.vla import VLAPolicy
+from robot.errors import UnknownNameError
 from robot.specs import ArraySpec, PolicySpec
 
 POLICIES: dict[str, type[GenerativePolicy]] = {
@@ -29,7 +30,7 @@ def make_policy(
     stats: {key: {"min", "max", "mean", "std"}} arrays, as EpisodeStore.stats() gives.
     """
     if cfg.kind not in POLICIES:
-        raise KeyError(f"unknown policy kind {cfg.kind!r}; registered: {', '.join(sorted(POLICIES))}")
+        raise UnknownNameError(f"unknown policy kind {cfg.kind!r}; registered: {', '.join(sorted(POLICIES))}")
     return POLICIES[cfg.kind](cfg, spec, stats)
 
 
@@ -47,7 +48,7 @@ def build_spec(
     """
     missing = [k for k in cfg.obs_keys if k not in observations]
     if missing:
-        raise KeyError(f"policy.obs_keys {missing} not among available keys {sorted(observations)}")
+        raise UnknownNameError(f"policy.obs_keys {missing} not among available keys {sorted(observations)}")
     return PolicySpec(
         observations={k: observations[k] for k in cfg.obs_keys},
         action_dim=int(action_dim),

@@ -52,6 +52,7 @@ from policies.train_state import (
     trainable_state,
     write_checkpoint,
 )
+from robot.errors import UserError
 
 # Names callers imported from here before the state I/O moved out; the home of each is train_state / train_log.
 __all__ = ["EMA", "CHECKPOINT_DIR", "LATEST", "MetricsLog", "StepBatchSampler", "Trainer", "latest_checkpoint",
@@ -111,7 +112,7 @@ class StepBatchSampler(Sampler[list[int]]):
     def __init__(self, n: int, batch_size: int, seed: int, start_step: int, total_steps: int,
                  rank: int = 0, world_size: int = 1) -> None:
         if n < 1:
-            raise ValueError("the dataset has no training windows; record more episodes or lower val_ratio")
+            raise UserError("the dataset has no training windows; record more episodes or lower val_ratio")
         self.n, self.b, self.seed = n, batch_size, seed
         self.start, self.total, self.rank, self.world = start_step, total_steps, rank, world_size
         self._perms: dict[int, torch.Tensor] = {}
@@ -274,7 +275,7 @@ class Trainer:
 
         Returns a summary: step, final loss, minutes, steps run, last evaluation.
         """
-        from tqdm.auto import tqdm
+        from robot.progress import progress
 
         cfg, main = self.cfg, self.dist.is_main
         if self.dist.distributed and unwrap_ddp(self.model) is self.model:  # a second fit() call
@@ -287,8 +288,8 @@ class Trainer:
             val_log = MetricsLog(self.out / "val.csv", resume_step)
             self._loggers = ExternalLoggers(self.out, cfg.tensorboard, cfg.wandb, self.run_config)
         barrier(self.dist)
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (main and self.progress),
-                   desc="train", dynamic_ncols=True)
+        bar = progress(total=cfg.steps, initial=self.step, disable=not (main and self.progress), desc="train",
+                       unit="step")
         acc: dict[str, float] = {}
         n_acc, data_time, step_time, last_eval = 0, 0.0, 0.0, None
         t_start, steps_done = time.perf_counter(), 0

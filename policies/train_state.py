@@ -30,6 +30,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from robot.errors import CheckpointError
+
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
 STATE_TENSORS = "train_state.safetensors"
@@ -96,7 +98,7 @@ def load_module_state(prefix: str, module: nn.Module, like: nn.Module, tensors: 
     saved = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     if set(saved) != set(target):
         diff = sorted(set(saved) ^ set(target))[:5]
-        raise ValueError(f"checkpoint {where} does not match this policy ({prefix} keys differ: {diff}); "
+        raise CheckpointError(f"checkpoint {where} does not match this policy ({prefix} keys differ: {diff}); "
                          "resume with the same policy config")
     with torch.no_grad():
         for k, t in target.items():

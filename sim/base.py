@@ -55,6 +55,7 @@ import numpy as np
 
 from robot import keys
 from robot.config import ConfigError, from_dict, merge, to_dict
+from robot.errors import UnknownNameError
 from robot.specs import ArraySpec, BodySpec
 
 
@@ -305,7 +306,7 @@ class MujocoEnv(gym.Env):
         if camera is None:
             camera = (self.config.cameras or self.camera_names or (None,))[0]
         if camera is not None and camera not in self.camera_names:
-            raise KeyError(f"{self.name}: unknown camera {camera!r}; available: {list(self.camera_names)}")
+            raise UnknownNameError(f"{self.name}: unknown camera {camera!r}; available: {list(self.camera_names)}")
         h0, w0 = self.config.image_size
         w, h = int(width or w0), int(height or h0)
         renderer = self._renderers.get((w, h))

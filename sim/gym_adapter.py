@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from robot import keys
+from robot.errors import UnknownNameError
 from robot.specs import ArraySpec, BodySpec
 
 STATE_KEYS = ("agent_pos", "environment_state", "state", "observation")
@@ -72,12 +73,12 @@ def _register(gym_id: str) -> None:
         try:
             importlib.import_module(namespace)
         except ImportError as e:
-            raise KeyError(
+            raise UnknownNameError(
                 f"gymnasium env {gym_id!r}: importing {namespace!r} (which registers it) failed: {e}. "
                 f"Install it (gym-pusht: pip install -e .[bench])"
             ) from None
     if gym_id not in gym.registry:
-        raise KeyError(f"gymnasium env {gym_id!r} is not registered; is the package that provides it installed?")
+        raise UnknownNameError(f"gymnasium env {gym_id!r} is not registered; is the package that provides it installed?")
 
 
 class GymEnvAdapter(gym.Env):
@@ -204,7 +205,7 @@ class GymEnvAdapter(gym.Env):
     def render(self, camera: str | None = None) -> np.ndarray:
         """(H, W, 3) uint8 frame of the wrapped env (it has one view; `camera` must be None or its name)."""
         if camera not in (None, self.camera):
-            raise KeyError(f"{self.gym_id}: unknown camera {camera!r}; available: [{self.camera!r}]")
+            raise UnknownNameError(f"{self.gym_id}: unknown camera {camera!r}; available: [{self.camera!r}]")
         return np.asarray(self.env.render(), dtype=np.uint8)
 
     @property

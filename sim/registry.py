@@ -35,7 +35,9 @@ def _load(ref: str) -> Any:
 
 
 def _unknown(kind: str, name: str, table: dict[str, str]) -> KeyError:
-    return KeyError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(table))}")
+    from robot.errors import UnknownNameError
+
+    return UnknownNameError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(table))}")
 
 
 def env_class(name: str) -> type:

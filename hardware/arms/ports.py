@@ -15,9 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from robot.errors import UserError
 
-class PortError(ConnectionError):
-    """A serial port cannot be used; the message says which and what to do."""
+
+class PortError(UserError, ConnectionError):
+    """A serial port cannot be used; the message says which and what to do (a user error: exit 2)."""
 
 
 class PortNotFoundError(PortError):

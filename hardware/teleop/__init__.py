@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from robot.errors import UnknownNameError
+
 TELEOPS: dict[str, str] = {
     "scripted": "the task's scripted expert (sim.registry.make_expert)",
     "keyboard": "keys in a terminal (cbreak tty): w/s a/d r/f move, space gripper, Enter start, k save, x discard, q quit",
@@ -41,7 +43,7 @@ def make_teleop(
 
     opts = dict(options or {})
     if name not in TELEOPS:
-        raise KeyError(f"unknown teleop {name!r}; registered: {', '.join(sorted(TELEOPS))}")
+        raise UnknownNameError(f"unknown teleop {name!r}; registered: {', '.join(sorted(TELEOPS))}")
     if name == "scripted":
         from hardware.teleop.scripted import make_scripted
 

@@ -29,6 +29,7 @@ import sys
 from typing import Any
 
 from robot.cli.liveview import add_view_arguments
+from robot.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +71,7 @@ def _build_env(task: str, images: bool, env_opts: dict[str, Any]) -> Any:
     if images and not env.body_spec.cameras:
         cams = tuple(getattr(env, "camera_names", ()))
         if not cams:
-            raise SystemExit(f"robot collect: --images given but task {task!r} has no cameras")
+            raise UserError(f"--images given but task {task!r} has no cameras")
         env.close()
         env = make_env(task, {**overrides, "cameras": cams})
     return env
@@ -141,12 +142,11 @@ def resume_point(store: Any, task: str, seed: int) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Collect episodes; exit 0 when the store holds the requested successes, 1 otherwise."""
-    from tqdm import tqdm
-
     from data import DataError, EpisodeStore
     from hardware.teleop import INTERACTIVE, TELEOPS, make_teleop
     from robot.cli.liveview import ViewError, check_view_args, describe, make_observers
     from robot.config import parse_overrides
+    from robot.progress import progress
     from robot.runtime import ControlLoop, LoopConfig, StoreRecorder, collect
     from robot.runtime.observers import close_all
 
@@ -169,11 +169,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"robot collect: {e}", file=sys.stderr)
             return 2
     else:
-        try:
-            env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
-        except (KeyError, ValueError) as e:  # unknown task, a wrong --env-opt key or value (ConfigError)
-            print(f"robot collect: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-            return 2
+        # an unknown task or a wrong --env-opt raises a UserError: robot.cli.main prints it (exit 2)
+        env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
     try:
@@ -202,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot collect: {e}", file=sys.stderr)
         _close(env)
         return 2
+    if not interactive and not args.no_progress and not sys.stderr.isatty():
+        # In a log, two event lines per episode (400 for `robot demo`) drown the run; the progress
+        # lines below (every 5%, with tried/failed/discarded counts) say the same.
+        from robot.runtime.status import StatusLine
+
+        observers = [o for o in observers if not isinstance(o, StatusLine)]
     loop = ControlLoop(env, teleop, recorder, cfg, task=args.task, observers=observers,
                        source_kind="scripted" if args.teleop == "scripted" else "teleop",
                        action_filters=_arm_safety(env) if args.robot else ())
@@ -218,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
 
     # On a terminal the status line (episode k of n, saved so far) replaces the progress bar.
-    bar = tqdm(total=args.episodes, initial=done, desc=f"collect {args.task}", unit="ep",
-               disable=args.no_progress or sys.stderr.isatty(), file=sys.stderr)
+    bar = progress(total=args.episodes, initial=done, desc=f"collect {args.task}", unit="ep",
+                   disable=args.no_progress or sys.stderr.isatty())
 
     def on_episode(result: Any, summary: Any) -> None:
         bar.n = summary.successes

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from robot.errors import UserError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `data` subcommands."""
@@ -99,7 +101,7 @@ def _parse_episodes(text: str) -> list[int]:
         try:
             out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
         except ValueError:
-            raise SystemExit(f"robot data: cannot parse episode list {text!r} (use e.g. 0,3,5-7)") from None
+            raise UserError(f"cannot parse episode list {text!r} (use e.g. 0,3,5-7)") from None
     return out
 
 
@@ -151,6 +153,8 @@ def _check(args: argparse.Namespace) -> int:
     from data.check import check_store
     from data.lerobot_check import check_lerobot
 
+    if not Path(args.path).exists():
+        raise UserError(f"{args.path} does not exist; give an episode store (.zarr) or a LeRobot dataset folder")
     if (Path(args.path) / "meta" / "info.json").is_file():  # a LeRobot dataset folder
         rep = check_lerobot(args.path)
         for problem in rep.problems:
@@ -201,7 +205,7 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch to the chosen action; store errors print one line and exit 1."""
+    """Dispatch to the chosen action; store errors (the user's) print one line and exit 2."""
     from pathlib import Path
 
     from data import ops
@@ -214,11 +218,7 @@ def run(args: argparse.Namespace) -> int:
         if action == "check":
             return _check(args)
         if action in ("export", "import"):
-            try:
-                return _lerobot(args)
-            except StoreError as e:  # a missing store, a non-empty target, not a dataset: the user's to fix
-                print(f"robot data {action}: {e}", file=sys.stderr)
-                return 2
+            return _lerobot(args)
         if action == "view":
             return _view(args)
         if action == "merge":
@@ -236,7 +236,6 @@ def run(args: argparse.Namespace) -> int:
             fn = ops.drop_episodes if action == "drop" else ops.keep_episodes
             out = fn(args.path, _parse_episodes(args.episodes), out=args.out, progress=True)
             print(f"{out.path}: {out.num_episodes} episodes, {out.num_frames} frames")
-    except StoreError as e:
-        print(f"robot data {action}: {e}", file=sys.stderr)
-        return 1
+    except StoreError as e:  # a missing store, a bad episode list, a layout clash: the user's to fix
+        raise StoreError(f"{action}: {e}") from e  # robot.cli.main prints it in one line (exit 2)
     return 0

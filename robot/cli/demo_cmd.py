@@ -1,23 +1,32 @@
-"""`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim.
+"""`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim, deploy it on the twin.
 
-    robot demo                                  # so101_lift, state obs, flow policy, 200 demos, 4000 steps
+    robot demo                                  # so101_lift, flow policy, 200 demos, the preset's steps
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
+    robot demo --train.batch_size=128 --eval.inference_steps=4    # any pipeline key (--help lists them)
 
 Writes under --out (default runs/demo): demos.zarr, train/ (checkpoints,
-metrics.csv, eval.csv), eval/ (eval.json, videos/*.mp4), success.png and
-results.json. Re-running continues where it stopped: collection resumes,
-training resumes from its latest checkpoint, evaluation runs again.
+metrics.csv, eval.csv), eval/ (eval.json, videos/*.mp4 at 320x240),
+deploy/ (deploy.json, run.zarr: every tick of the twin deployment, deploy.rrd:
+its rerun recording), success.png and results.json, and ends with a summary
+table. Re-running with the same --out continues where it stopped: collection
+resumes, training resumes from its latest checkpoint, evaluation and
+deployment run again. A different task, policy or observation set on the same
+--out is refused before anything is written (robot/cli/demo_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from robot.cli.overrides import OVERRIDES_DEST, add_pipeline_overrides
+from robot.cli.threads import THREADS_HELP
 
 DEFAULT_TASK = "so101_lift"
 DEFAULT_POLICY = "flow"
@@ -34,18 +43,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
     parser.add_argument("--episodes", type=int, default=200, help="scripted demonstrations to collect")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
-    parser.add_argument("--eval-episodes", type=int, default=50, help="evaluation rollouts")
-    parser.add_argument("--envs", type=int, default=10, help="evaluation envs run in lockstep")
-    parser.add_argument("--videos", type=int, default=2, help="mp4s of the first evaluation episodes")
-    parser.add_argument("--eval-max-steps", type=int, default=0, help="cap per evaluation episode (0: the task's)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="pipeline config override, repeatable (e.g. --set train.batch_size=128)")
-    # One thread by default: with 2 threads, a second busy process on a 2-core machine
-    # makes OpenMP threads spin on a shared core (measured 5 s/step instead of 0.1 s).
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--eval-episodes", type=int, default=None,
+                        help="evaluation rollouts (default: the preset's eval.episodes)")
+    parser.add_argument("--envs", type=int, default=None,
+                        help="evaluation envs run in lockstep (default: the preset's eval.n_envs)")
+    parser.add_argument("--videos", type=int, default=None,
+                        help="mp4s of the first evaluation episodes (default: eval.videos, else 2)")
+    parser.add_argument("--video-size", default="320x240", metavar="WxH",
+                        help="evaluation video size (default 320x240; 'native': the camera's own)")
+    parser.add_argument("--eval-max-steps", type=int, default=None,
+                        help="cap per evaluation episode (default: eval.max_steps; 0: the task's)")
+    parser.add_argument("--deploy-episodes", type=int, default=2,
+                        help="episodes on the MuJoCo twin through the real-time loop, recorded (0: skip)")
+    parser.add_argument("--deploy-max-steps", type=int, default=0, help="cap per deployment episode (0: the task's)")
+    parser.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out", default="runs/demo", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_pipeline_overrides(parser, alias_set=True)
 
 
 def pick_preset(task: str, policy: str, config: str | None) -> tuple[str, str | None]:
@@ -72,83 +87,159 @@ def _env_opts(env: dict[str, Any]) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    """Collect -> train -> evaluate; prints a summary with paths; 0 on success of every stage."""
-    import torch
+def _stage(k: int, n: int, text: str) -> None:
+    print(f"[{k}/{n}] {text}", file=sys.stderr, flush=True)
 
+
+def _twin_supports(task: str) -> bool:
+    """Whether the MuJoCo twin (an SO-101 arm) can run `task`."""
+    from sim.registry import ENVS
+
+    return task in ENVS and (task.startswith("so101_") or task == "peg_insert")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect -> train -> evaluate -> deploy on the twin; prints the summary table; 0 when every stage ran."""
+    from data import EpisodeStore
     from policies.checkpoint import load_policy
-    from policies.eval import EvalConfig, evaluate
+    from policies.eval import evaluate
     from policies.pipeline import load_pipeline, run_training
     from policies.plots import plot_run
     from policies.train_state import latest_checkpoint
     from robot.cli import main as robot_main
+    from robot.cli.demo_report import check_resumable, summary_table
+    from robot.cli.eval_cmd import parse_video_size
+    from robot.cli.threads import set_torch_threads
+    from robot.config import replace
+    from robot.errors import UserError
 
     t0 = time.perf_counter()
-    torch.set_num_threads(max(1, args.threads))
+    set_torch_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.task is None:
         args.task = VLA_TASK if args.policy == "vla" else DEFAULT_TASK
+    if not args.task.startswith("gym:"):
+        from sim.registry import env_class
+
+        env_class(args.task)  # an unknown task is an error now, not after a store is created
+    if args.episodes < 1 or args.deploy_episodes < 0:
+        raise UserError("--episodes must be >= 1 and --deploy-episodes >= 0")
+    video_size = parse_video_size(args.video_size)
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
-    overrides += list(args.set)
+    overrides += list(getattr(args, OVERRIDES_DEST, []))
     cfg = load_pipeline(preset, overrides, policy_preset=policy_preset)
-    store_path, train_dir, eval_dir = out / "demos.zarr", out / "train", out / "eval"
+    store_path, train_dir, eval_dir, deploy_dir = out / "demos.zarr", out / "train", out / "eval", out / "deploy"
+    cfg = replace(cfg, data=replace(cfg.data, path=str(store_path)))
+    images = any(k.startswith("images.") for k in cfg.policy.obs_keys)
+    # The preset's eval section (with any --eval.* override), then the short flags when given.
+    eval_cfg = replace(cfg.eval,  # EvalConfig checks the values: --eval-episodes 0 is a ConfigError
+                       episodes=args.eval_episodes if args.eval_episodes is not None else cfg.eval.episodes,
+                       n_envs=args.envs if args.envs is not None else cfg.eval.n_envs,
+                       videos=args.videos if args.videos is not None else (cfg.eval.videos or 2),
+                       max_steps=args.eval_max_steps if args.eval_max_steps is not None else cfg.eval.max_steps)
+    check_resumable(out, cfg, images)  # before anything is written: a different demo is not resumed
+    out.mkdir(parents=True, exist_ok=True)
+    deploy = args.deploy_episodes > 0 and _twin_supports(args.task)
+    # Stages: collect, train, evaluate, [fine-tune: `robot finetune` slots in here], deploy.
+    n_stages = 4 if deploy else 3
 
-    print(f"[1/3] collecting {args.episodes} scripted demos of {args.task} -> {store_path}", file=sys.stderr)
+    _stage(1, n_stages, f"collecting {args.episodes} scripted demos of {args.task} -> {store_path}")
     collect_args = ["collect", "--task", args.task, "--teleop", "scripted", "--episodes", str(args.episodes),
                     "--out", str(store_path), *_env_opts(cfg.task.env)]
     if args.no_progress:
         collect_args.append("--no-progress")
-    if any(k.startswith("images.") for k in cfg.policy.obs_keys):
+    if images:
         collect_args.append("--images")
-    rc = robot_main(collect_args)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout keeps only the closing table
+        rc = robot_main(collect_args)
     if rc != 0:
         print(f"robot demo: collection failed (exit {rc})", file=sys.stderr)
         return rc
     t_collect = time.perf_counter() - t0
 
-    print(f"[2/3] training a {cfg.policy.kind} policy for {cfg.train.steps} steps -> {train_dir}", file=sys.stderr)
-    resume = (train_dir / "latest").is_file()
-    from robot.config import replace
+    _stage(2, n_stages, f"training a {cfg.policy.kind} policy for {cfg.train.steps} steps -> {train_dir}")
+    summary = run_training(cfg, train_dir, resume=(train_dir / "latest").is_file(), progress=not args.no_progress)
 
-    cfg = replace(cfg, data=replace(cfg.data, path=str(store_path)))
-    summary = run_training(cfg, train_dir, resume=resume, progress=not args.no_progress)
-
-    print(f"[3/3] evaluating {args.eval_episodes} episodes in {args.envs} envs -> {eval_dir}", file=sys.stderr)
+    _stage(3, n_stages, f"evaluating {eval_cfg.episodes} episodes in {eval_cfg.n_envs} envs -> {eval_dir}")
     ckpt = latest_checkpoint(train_dir)
     policy = load_policy(ckpt)
-    eval_cfg = EvalConfig(episodes=args.eval_episodes, n_envs=args.envs, videos=args.videos, seed=cfg.eval.seed,
-                          max_steps=args.eval_max_steps)
     result = evaluate(policy, args.task, eval_cfg, out_dir=eval_dir, env_overrides=cfg.task.env,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, video_size=video_size)
     plot = plot_run(train_dir, out / "success.png", title=f"{args.task}: {cfg.policy.kind} policy")
 
-    from data import EpisodeStore
+    # A fine-tune stage (`robot finetune`, residual RL or noise steering) goes here: it reads
+    # train_dir's checkpoint, writes out/finetune/, and is evaluated like stage 3 before deployment.
+
+    deployed, deploy_skipped = None, ""
+    if deploy:
+        _stage(4, n_stages, f"deploying on the MuJoCo twin for {args.deploy_episodes} episode(s) -> {deploy_dir}")
+        deployed = _deploy(args, cfg, train_dir, deploy_dir, robot_main)
+        if deployed is None:
+            return 1
+    elif args.deploy_episodes > 0:
+        deploy_skipped = f"the twin is an SO-101 arm; {args.task} is not an SO-101 task"
+    else:
+        deploy_skipped = "--deploy-episodes 0"
 
     n_demos = EpisodeStore.open(store_path, readonly=True).num_episodes
+    files = [("results", out / "results.json"), ("plot", plot), ("eval", eval_dir / "eval.json"),
+             *[("video", v) for v in result["videos"]], ("checkpoint", ckpt)]
+    if deployed:
+        files += [("deployment", deploy_dir / "deploy.json"), ("recording", deployed["record"]),
+                  ("rerun", deployed["rrd"])]
     results = {
         "task": args.task, "policy": cfg.policy.kind, "obs_keys": list(cfg.policy.obs_keys),
         "n_demos": n_demos, "train_steps": summary["step"], "train_minutes": summary["train_minutes"],
         "final_loss": summary["final_loss"], "success_rate": result["success_rate"],
-        "ci95": [result["ci95_low"], result["ci95_high"]], "eval_episodes": result["episodes"],
+        "successes": result["successes"], "ci95": [result["ci95_low"], result["ci95_high"]],
+        "eval_episodes": result["episodes"], "eval_envs": result["n_envs"],
+        "inference_ms_p50": result["inference_ms_p50"],
         "mean_max_reward": result["mean_max_reward"], "mean_length": result["mean_length"],
         "collect_minutes": t_collect / 60.0, "total_minutes": (time.perf_counter() - t0) / 60.0,
         "checkpoint": str(ckpt), "eval_json": str(eval_dir / "eval.json"), "plot": str(plot),
-        "videos": result["videos"],
+        "videos": result["videos"], "video_size": list(video_size) if video_size else "native",
+        "deploy": deployed, "deploy_skipped": deploy_skipped, "out": str(out),
+        "files": [(label, str(path)) for label, path in files],
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    lo, hi = results["ci95"]
-    print(f"\n{args.task} with a {cfg.policy.kind} policy from {n_demos} scripted demos, "
-          f"{summary['step']} steps ({results['train_minutes']:.1f} min training):")
-    print(f"  success {result['successes']}/{result['episodes']} = {result['success_rate']:.0%} "
-          f"(95% CI {lo:.0%}-{hi:.0%}), total {results['total_minutes']:.1f} min")
-    print(f"  results    {out / 'results.json'}")
-    print(f"  eval       {eval_dir / 'eval.json'}")
-    print(f"  plot       {plot}")
-    print(f"  checkpoint {ckpt}")
-    for v in result["videos"]:
-        print(f"  video      {v}")
+    print(summary_table(results))
     return 0
+
+
+def _deploy(args: argparse.Namespace, cfg: Any, train_dir: Path, deploy_dir: Path, robot_main: Any) -> dict | None:
+    """`robot deploy --robot twin` on the trained checkpoint, recorded to Zarr and rerun; its summary or None."""
+    from robot import keys as K
+
+    record, rrd = deploy_dir / "run.zarr", deploy_dir / "deploy.rrd"
+    cams = [K.camera_of(k) for k in cfg.policy.obs_keys if K.is_image_key(k)]
+    deploy_args = ["deploy", "--robot", "twin", "--policy", str(train_dir), "--episodes", str(args.deploy_episodes),
+                   "--out", str(deploy_dir), "--record", str(record), "--rerun-save", str(rrd),
+                   "--robot-opt", f"cameras={json.dumps(cams)}", "--threads", str(args.threads)]
+    if cfg.task.env.get("privileged_state"):
+        # The preset trains on true object poses, which only a simulation has: the twin gives them too.
+        deploy_args += ["--robot-opt", "privileged_state=true"]
+    if args.deploy_max_steps:
+        deploy_args += ["--max-steps", str(args.deploy_max_steps)]
+    # A fresh recording per run: appending a second run's episodes would mix two checkpoints.
+    if record.exists():
+        import shutil
+
+        shutil.rmtree(record)
+    with contextlib.redirect_stdout(sys.stderr):
+        rc = robot_main(deploy_args)
+    if not (deploy_dir / "deploy.json").is_file() or rc == 2:
+        print(f"robot demo: deployment on the twin failed (exit {rc})", file=sys.stderr)
+        return None
+    d = json.loads((deploy_dir / "deploy.json").read_text())
+    if rc != 0:
+        print("robot demo: the deployment ended early (see above); its figures cover the episodes run",
+              file=sys.stderr)
+    return {"episodes": d["episodes"], "successes": d["successes"], "success_rate": d["success_rate"],
+            "ci95": [d["ci95_low"], d["ci95_high"]], "ticks": d["ticks"], "fps": d["fps"],
+            "inference_ms_p50": d["inference_ms_p50"], "jitter_ms_p50": d["jitter_ms_p50"],
+            "jitter_ms_p99": d["jitter_ms_p99"], "jitter_ms_max": d["jitter_ms_max"],
+            "missed_deadlines": d["missed_deadlines"], "late_ticks": d["late_ticks"], "misses": d["misses"],
+            "record": str(record), "rrd": str(rrd)}

@@ -58,8 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot.cli.liveview import add_view_arguments
 
     add_view_arguments(parser)  # --view viewer|rerun|none, --rerun-save, --rerun-connect (docs/liveview.md)
-    parser.add_argument("--torch-threads", type=int, default=1,
+    parser.add_argument("--threads", "--torch-threads", dest="torch_threads", type=int, default=1,
                         help="torch CPU threads for inference (default 1: the loop and physics need the rest)")
+    from robot.cli.overrides import add_override_arguments, leaf_fields
+    from robot.runtime.safety import SafetyConfig
+    from robot.runtime.watchdog import WatchdogConfig
+
+    # --safety.max_velocity=[3.0] is the same as --safety max_velocity=[3.0] (both collect into args.safety).
+    add_override_arguments(parser, [f for f in leaf_fields(SafetyConfig, "safety.") if f[0] != "safety.enabled"],
+                           "safety layer overrides (--safety.key=value)", dest="safety", strip="safety.")
+    add_override_arguments(parser, leaf_fields(WatchdogConfig, "watchdog."),
+                           "watchdog overrides (--watchdog.key=value)", dest="watchdog", strip="watchdog.")
 
 
 def _fail(msg: str) -> int:
@@ -86,6 +95,7 @@ def _twin_defaults(ckpt_run: Path | None, robot_opts: dict[str, Any], env_opts: 
 def run(args: argparse.Namespace) -> int:
     """Deploy (or replay); 0 when every episode ran to its end, 1 when one was aborted or e-stopped."""
     from robot.config import ConfigError, parse_overrides
+    from robot.errors import CheckpointError, UserError
 
     if not args.policy and not args.replay:
         return _fail("give --policy <checkpoint> to deploy, or --replay <store.zarr> to replay a recorded run")
@@ -112,10 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.policy:
         from robot.cli.eval_cmd import resolve_checkpoint
 
-        try:
-            ckpt, run_dir = resolve_checkpoint(args.policy)
-        except FileNotFoundError as e:
-            return _fail(str(e))
+        ckpt, run_dir = resolve_checkpoint(args.policy)  # FileNotFoundError: a user error (exit 2)
         if args.robot == "twin":
             _twin_defaults(run_dir, robot_opts, env_opts)
         import torch
@@ -126,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             policy = load_policy(ckpt)
-        except (FileNotFoundError, ValueError, ConfigError) as e:
-            return _fail(f"cannot load checkpoint {ckpt}: {e}")
+        except (FileNotFoundError, ValueError) as e:  # CheckpointError, ConfigError
+            raise CheckpointError(f"cannot load checkpoint {ckpt}: {e}") from e
     else:
         from robot.cli.deploy_session import load_replay
 
@@ -138,10 +145,7 @@ def run(args: argparse.Namespace) -> int:
         robot_opts.setdefault("task", replay.task)
     from hardware.registry import make_robot
 
-    try:
-        robot = make_robot(args.robot, env=env_opts or None, **robot_opts)
-    except KeyError as e:
-        return _fail(str(e.args[0]))
+    robot = make_robot(args.robot, env=env_opts or None, **robot_opts)  # UnknownNameError, ConfigError: exit 2
     try:
         from robot.cli.deploy_session import DeploySession
 
@@ -155,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
             summary = session.run()
         except (ConfigError, ValueError):
             raise
+        except UserError as e:  # a wrong or busy --port: nothing moved
+            return _fail(f"cannot connect --robot {args.robot}: {e}")
         except Exception as e:  # noqa: BLE001 - a fault mid-run (e.g. the inference worker died)
             log.debug("deploy stopped by an exception", exc_info=True)
             kept = f"; the episode so far is in {args.record}" if args.record else ""

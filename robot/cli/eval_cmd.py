@@ -17,6 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from robot.cli.liveview import add_view_arguments
+from robot.cli.threads import THREADS_HELP
+
+EVAL_DEST = "eval_overrides"
+
+
+def add_eval_overrides(parser: argparse.ArgumentParser) -> None:
+    """`--eval.key=V` for every EvalConfig field (the flags above are short forms of some of them)."""
+    from policies.eval_config import EvalConfig
+    from robot.cli.overrides import add_override_arguments, leaf_fields
+
+    add_override_arguments(parser, leaf_fields(EvalConfig, "eval."), "evaluation overrides (--eval.key=value; "
+                           "these win over the short flags)", dest=EVAL_DEST, strip="eval.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs", type=int, default=10, help="envs stepped in lockstep (batched inference)")
     parser.add_argument("--videos", type=int, default=0, help="mp4s of the first N episodes")
     parser.add_argument("--camera", default="", help="camera for the videos (default: the task's first)")
+    parser.add_argument("--video-size", default="320x240", metavar="WxH",
+                        help="video frame size in pixels (default 320x240; 'native': the camera's own)")
     parser.add_argument("--seed", type=int, default=100_000, help="seed of the first episode")
     parser.add_argument("--max-steps", type=int, default=0, help="cap per episode (0: the task's limit)")
     parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
@@ -36,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task config override, repeatable (e.g. --env max_steps=200)")
     parser.add_argument("--device", default="cpu", help="torch device for the policy")
     parser.add_argument("--out", help="results folder (default: <run>/eval)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    add_eval_overrides(parser)
     add_view_arguments(parser)  # auto: no window for eval unless --view viewer; rerun flags imply rerun
 
 
@@ -44,6 +60,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     from policies.train_state import latest_checkpoint
 
     p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist; pass a `robot train` run folder or a checkpoint folder")
     if (p / "policy.json").is_file():
         run = p.parent.parent if p.parent.name == "checkpoints" else None
         return p, run
@@ -51,6 +69,22 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
         return latest_checkpoint(p), p
     raise FileNotFoundError(f"{p} is neither a checkpoint folder (policy.json) nor a run folder (latest); "
                             "pass the --out folder of `robot train`")
+
+
+def parse_video_size(text: str) -> tuple[int, int] | None:
+    """"320x240" -> (320, 240); "native" -> None (the env's image size)."""
+    from robot.errors import UserError
+
+    if text == "native":
+        return None
+    w, _, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        raise UserError(f"--video-size {text!r}: expected WIDTHxHEIGHT, e.g. 320x240, or native") from None
+    if not (16 <= size[0] <= 4096 and 16 <= size[1] <= 4096):
+        raise UserError(f"--video-size {text!r}: each side must be 16..4096 pixels")
+    return size
 
 
 def parse_env_overrides(items: list[str]) -> dict[str, Any]:
@@ -65,8 +99,6 @@ def parse_env_overrides(items: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; prints the summary and the paths written; returns 0."""
-    import torch
-
     from policies.checkpoint import load_policy
     from policies.eval import EvalConfig, evaluate, make_envs, state_only_overrides
     from policies.pipeline import load_run_config
@@ -86,13 +118,18 @@ def run(args: argparse.Namespace) -> int:
     if task is None:
         raise ConfigError("--task is required when the checkpoint is not inside a `robot train` run folder")
     out = Path(args.out) if args.out else (run_dir or ckpt) / "eval"
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    from robot.cli.threads import set_torch_threads
+    from robot.config import from_dict, merge, parse_overrides
+
+    set_torch_threads(args.threads, args.device)
+    flags = {"episodes": args.episodes, "n_envs": args.envs, "seed": args.seed, "max_steps": args.max_steps,
+             "videos": args.videos, "camera": args.camera, "inference_steps": args.inference_steps,
+             "settle_ticks": args.settle_ticks}
+    cfg = from_dict(EvalConfig, merge(flags, parse_overrides(getattr(args, EVAL_DEST, []))), "eval")
+    video_size = parse_video_size(args.video_size)
     policy = load_policy(ckpt, device=args.device)
     # Before any env is stepped: the task gives every observation the policy reads, at its shape.
     check_policy_on_task(policy.spec, task, state_only_overrides(task, policy, env_overrides), args.checkpoint)
-    cfg = EvalConfig(episodes=args.episodes, n_envs=args.envs, seed=args.seed, max_steps=args.max_steps,
-                     videos=args.videos, camera=args.camera, inference_steps=args.inference_steps,
-                     settle_ticks=args.settle_ticks)
     envs, observers = None, []
     try:
         if resolve_view(args, interactive=False) != "none":
@@ -106,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         result = evaluate(policy, task, cfg, out_dir=out, envs=envs, env_overrides=env_overrides,
-                          observers=observers)
+                          observers=observers, video_size=video_size)
     finally:
         close_all(observers)
         for env in envs or []:

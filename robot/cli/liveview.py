@@ -22,10 +22,12 @@ import os
 import sys
 from typing import Any
 
+from robot.errors import UserError
+
 VIEWS = ("auto", "viewer", "rerun", "none")
 
 
-class ViewError(ValueError):
+class ViewError(UserError, ValueError):
     """A live-view flag the user got wrong, or a view that cannot open here (exit 2, one line)."""
 
 

@@ -66,10 +66,9 @@ def plot_traces(path: Path, episode: dict[str, Any], specs: dict[str, Any], titl
 
 def run(args: argparse.Namespace) -> int:
     """Write the previews; prints one line per file written."""
-    from tqdm import tqdm
-
     from data import EpisodeStore
     from robot import keys as K
+    from robot.progress import progress
 
     store = EpisodeStore.open(args.store, readonly=True)
     n = store.num_episodes
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cams = [k for k in store.keys if K.is_image_key(k)]
     written = []
-    for i in tqdm(episodes, desc="preview", unit="ep", file=sys.stderr):
+    for i in progress(episodes, desc="preview", unit="ep"):
         i %= n
         meta = store.episode_meta(i)
         ep = store.episode(i)

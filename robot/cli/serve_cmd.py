@@ -39,12 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from policies.checkpoint import load_policy
     from robot.cli.eval_cmd import resolve_checkpoint
 
-    try:
-        ckpt, _run = resolve_checkpoint(args.policy)
-        policy = load_policy(ckpt, device=args.device)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"robot serve: {e}", file=sys.stderr)
-        return 2
+    ckpt, _run = resolve_checkpoint(args.policy)  # a wrong folder is a user error: robot.cli.main, exit 2
+    policy = load_policy(ckpt, device=args.device)
     try:
         server = PolicyServer(policy, cfg)
     except OSError as e:

@@ -5,39 +5,17 @@
     robot train --resume runs/lift [--train.steps=4000]
     torchrun --nproc_per_node=2 -m robot.cli train --config ... --data ... --out ...
 
-Every leaf key of the pipeline config is a `--section.key=value` override.
+Every leaf key of the pipeline config is a `--section.key=value` override (robot/cli/overrides.py;
+`robot train --help` lists them with their types).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-OVERRIDES_DEST = "config_overrides"
-
-
-class _Override(argparse.Action):
-    """Collects `--section.key=value` into a list of dotted overrides (parsed by robot.config)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        items = list(getattr(namespace, OVERRIDES_DEST, None) or [])
-        items.append(f"{option_string.lstrip('-')}={values}")
-        setattr(namespace, OVERRIDES_DEST, items)
-
-
-def add_override_arguments(parser: argparse.ArgumentParser) -> None:
-    """One `--a.b=value` option per leaf key of PipelineConfig (imports no torch)."""
-    from policies.pipeline import dotted_keys
-
-    group = parser.add_argument_group("config overrides (YAML values, e.g. --train.steps=2000)")
-    for key, _tp in dotted_keys():
-        if key == "name":
-            continue
-        group.add_argument(f"--{key}", action=_Override, metavar="V", default=argparse.SUPPRESS,
-                           help=argparse.SUPPRESS if key.count(".") > 2 else None)
-    parser.set_defaults(**{OVERRIDES_DEST: []})
+from robot.cli.overrides import OVERRIDES_DEST, add_pipeline_overrides
+from robot.cli.threads import THREADS_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run folder (checkpoints, metrics.csv, eval.csv)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its latest checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_override_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP + "; same as --train.num_threads")
+    add_pipeline_overrides(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from robot.config import ConfigError
 
     overrides = list(getattr(args, OVERRIDES_DEST, []))
+    if args.threads:
+        overrides.append(f"train.num_threads={args.threads}")
     if args.data:
         overrides.append(f"data.path={args.data}")
     if args.resume:
@@ -77,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         if (out / "latest").exists():
             raise ConfigError(f"{out} already holds a run; pass --resume {out} to continue it, "
                               "or choose another --out")
+    from robot.cli.threads import set_torch_threads
+
+    # run_training sets train.num_threads when > 0; 0 (torch's default) becomes 1 on CPU here.
+    set_torch_threads(args.threads or cfg.train.num_threads or None, cfg.train.device)
     summary = run_training(cfg, out, resume=bool(args.resume), progress=not args.no_progress)
     print(json.dumps({k: v for k, v in summary.items() if k != "last_eval"}, indent=1, default=str))
     return 0

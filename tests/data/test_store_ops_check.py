@@ -137,5 +137,5 @@ def test_cli_info_check_merge_split(tmp_path, capsys):
     assert EpisodeStore.open(tmp_path / "m.zarr").num_frames == 18
     assert robot_main(["data", "drop", str(tmp_path / "m.zarr"), "0-1"]) == 0
     assert EpisodeStore.open(tmp_path / "m.zarr").num_episodes == 1
-    assert robot_main(["data", "info", str(tmp_path / "nothing")]) == 1
+    assert robot_main(["data", "info", str(tmp_path / "nothing")]) == 2  # a user mistake: one line, exit 2
     assert "is not an episode store" in capsys.readouterr().err

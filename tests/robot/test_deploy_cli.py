@@ -110,7 +110,7 @@ def test_a_checkpoint_that_does_not_fit_fails_before_anything_moves(tmp_path, mo
 
 @pytest.mark.parametrize("argv,expect", [
     ([], "give --policy"),
-    (["--policy", "/nonexistent/ckpt"], "neither a checkpoint folder"),
+    (["--policy", "/nonexistent/ckpt"], "/nonexistent/ckpt does not exist"),
     (["--policy", "CKPT", "--safety", "enabled=false"], "cannot be turned off"),
     (["--policy", "CKPT", "--robot", "ur5"], "unknown robot 'ur5'"),
     (["--policy", "CKPT", "--robot-opt", "colour=red"], "unknown key twin.colour"),

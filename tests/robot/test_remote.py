@@ -113,7 +113,7 @@ def test_robot_serve_refuses_a_public_address_without_token(capsys, monkeypatch)
     assert main(["serve", "--policy", "nowhere", "--host", "0.0.0.0"]) == 2
     assert "without a token" in capsys.readouterr().err
     assert main(["serve", "--policy", "/nonexistent/ckpt"]) == 2
-    assert "neither a checkpoint folder" in capsys.readouterr().err
+    assert "/nonexistent/ckpt does not exist" in capsys.readouterr().err
 
 
 def test_robot_serve_serves_a_saved_checkpoint(tmp_path):
