@@ -168,5 +168,6 @@ class DSRLSAC(nn.Module):
         with torch.no_grad():
             for t, c in zip(self.targets.parameters(), self.critics.parameters(), strict=True):
                 t.lerp_(c, cfg.tau)
-        return {"critic_loss": float(critic_loss), "actor_loss": float(actor_loss), "alpha": float(alpha),
-                "q": float(q.mean())}
+        return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
+                "alpha": float(alpha),
+                "q": float(q.detach().mean())}

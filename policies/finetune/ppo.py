@@ -79,14 +79,14 @@ class ResidualPPO(nn.Module):
             timing.tic("base")
             obs = wave.obs()
             feats = pol.features(obs)
-            a_base = tensor(pol.base_action(obs))
+            a_robot, a_base = (tensor(x) for x in pol.base_action(obs))
             timing.toc("base")
             timing.tic("actor")
             cf = torch.cat([feats, a_base, tensor(privileged(vec, self.privileged_critic))], 1)
             d = pol.dist(feats, a_base)
             u = d.sample()
             on = torch.as_tensor(rng.random(vec.num_envs) < p_on)
-            action = pol.compose(a_base, torch.where(on[:, None], u, torch.zeros_like(u))).numpy()
+            action = pol.compose(a_robot, torch.where(on[:, None], u, torch.zeros_like(u))).numpy()
             v = self._v(cf)
             timing.toc("actor")
             timing.tic("env")
@@ -102,7 +102,7 @@ class ResidualPPO(nn.Module):
                 buf[k].append(x)
         obs = wave.obs()
         feats = pol.features(obs)
-        a_base = tensor(pol.base_action(obs))
+        a_base = tensor(pol.base_action(obs)[1])
         last_v = self._v(torch.cat([feats, a_base, tensor(privileged(vec, self.privileged_critic))], 1))
         data = {k: torch.stack(x) for k, x in buf.items()}  # (T, B, ...)
         data["adv"], data["ret"] = self._gae(data, last_v)
@@ -169,4 +169,4 @@ class ResidualPPO(nn.Module):
                 break
         timing.toc("update")
         return {"approx_kl": kl, "clipfrac": clipfrac, "epochs": epochs, "value_loss": float(v_loss.detach()),
-                "log_std": float(pol.log_std.mean())}
+                "log_std": float(pol.log_std.detach().mean())}

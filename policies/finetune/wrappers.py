@@ -126,15 +126,16 @@ class ResidualPolicy(nn.Module):
         self._queue.clear()
         self.base.reset()
 
-    def base_action(self, obs: Mapping[str, Any]) -> torch.Tensor:
-        """(B, Da) normalized base action for this tick; the base plans a chunk every Te ticks."""
+    def base_action(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """This tick's base action (B, Da): (robot units, normalized); the base plans a chunk every Te ticks."""
         b = len(next(iter(v for k, v in obs.items() if k != INSTRUCTION)))
         if b != self._batch:
             self._queue.clear()
             self._batch = b
         if not self._queue:
-            chunk = self.base.action_normalizer.normalize(self.base.predict_chunk(obs))
-            self._queue.extend(chunk[:, : self.base.spec.n_action_steps].unbind(1))
+            chunk = self.base.predict_chunk(obs)[:, : self.base.spec.n_action_steps].clone()
+            norm = self.base.action_normalizer.normalize(chunk)
+            self._queue.extend(zip(chunk.unbind(1), norm.unbind(1), strict=True))
         return self._queue.popleft()
 
     def dist(self, feats: torch.Tensor, a_base: torch.Tensor) -> torch.distributions.Normal:
@@ -143,16 +144,20 @@ class ResidualPolicy(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
 
     def compose(self, a_base: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        """Robot-unit action (B, Da) from the normalized base action and the pre-tanh residual."""
-        return self.base.action_normalizer.unnormalize(a_base + self.scale * torch.tanh(r))
+        """Robot-unit action (B, Da): the base's robot-unit action plus `scale * tanh(r)` normalized units.
+
+        The normalizer is affine, so the correction maps to robot units alone and a zero
+        residual returns the base action bit for bit.
+        """
+        return a_base + self.scale * torch.tanh(r) / self.base.action_normalizer.scale
 
     @torch.no_grad()
     def predict_chunk(self, obs: Mapping[str, Any], noise: Any | None = None, steps: int | None = None,
                       **_: Any) -> torch.Tensor:
         """(B, 1, Da) robot units: this tick's base action plus the mean residual."""
         feats = self.features(obs)
-        a_base = self.base_action(obs)
-        return self.compose(a_base, self.dist(feats, a_base).mean)[:, None]
+        a_robot, a_norm = self.base_action(obs)
+        return self.compose(a_robot, self.dist(feats, a_norm).mean)[:, None]
 
     def save_checkpoint(self, directory: str | Path) -> Path:
         return _save(self, directory, to_dict(self.cfg))
