@@ -49,12 +49,12 @@ def check_inputs(base: Any, method: str, task: str, out: Path, resume: bool, env
     """Everything that can be wrong before any training starts, each with a clear message."""
     if method not in ("residual", "noise"):
         raise FinetuneInputError(f"unknown method {method!r}; use residual or noise")
-    if "finetune" in getattr(base.spec, "extra", {}):
-        raise FinetuneInputError("the checkpoint is already a fine-tuned policy; pass its base checkpoint "
-                                 "(the base/ folder inside it) or the original `robot train` run")
     if method == "noise" and not (hasattr(base, "head") and hasattr(base.head, "sample")):
         raise FinetuneInputError("noise steering needs a generative (diffusion / flow / vla) checkpoint; "
                                  f"this one is {type(base).__name__}: use --method residual")
+    if "finetune" in getattr(base.spec, "extra", {}):
+        raise FinetuneInputError("the checkpoint is already a fine-tuned policy; pass its base checkpoint "
+                                 "(the base/ folder inside it) or the original `robot train` run")
     from sim.registry import make_env
 
     try:
