@@ -77,3 +77,21 @@ def test_bad_input_is_one_message_and_exit_2(bases, tmp_path, capsys, case, want
                          "--out", str(tmp_path / "run"), *extra, *TINY], capsys)
     assert code == 2 and want in err and "Traceback" not in err
     assert not (tmp_path / "run" / "curves.csv").exists()  # nothing trained
+
+
+@pytest.mark.parametrize("method", ["residual", "noise"])
+def test_robot_deploy_runs_a_finetuned_policy_on_the_twin(bases, tmp_path, capsys, method):
+    """Deployable by construction: the twin gives the base's keys, and that is all the wrapper reads."""
+    from policies.checkpoint import load_policy
+    from policies.finetune.wrappers import NoiseSteeredPolicy
+
+    base = load_policy(bases / "lift")
+    pol = ResidualPolicy(base) if method == "residual" else NoiseSteeredPolicy(base)
+    ckpt = save_policy(pol, tmp_path / "ckpt")
+    twin = ["--robot-opt", "cameras=[front]", "--robot-opt", "image_size=[32,32]", "--robot-opt", "camera_fps=15",
+            "--watchdog", "max_obs_age=2.0", "--watchdog", "max_consecutive_misses=10000", "--watchdog", "grace_s=5"]
+    rc = main(["deploy", "--policy", str(ckpt), "--episodes", "1", "--max-steps", "8", "--out", str(tmp_path / "d"),
+               *twin])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "d" / "deploy.json").read_text())
+    assert summary["ticks"] >= 8 and summary["safe_stops"] == 0  # a loaded machine may add hold ticks
