@@ -2,8 +2,8 @@
 
     result = finetune(cfg, base_checkpoint, "peg_insert", "runs/peg_rl")
 
-Run folder: finetune.json (method, task, base, config), curves.csv (train and
-eval rows: env steps, wall clock, success, return), learning_curve.png,
+Run folder: finetune.json (method, task, base, config), curves.csv (base, train
+and eval rows: env steps, wall clock, success, return), learning_curve.png,
 checkpoints/step_XXXXXXX/ (the fine-tuned policy, loadable by `robot eval`,
 plus train_state.safetensors/json), `latest` naming the newest, result.json.
 """
@@ -257,8 +257,11 @@ class Finetuner:
         bar = Progress(cfg.env_steps, self.env_steps, self.progress)
         start_steps = self.env_steps
         if self.env_steps == 0 and self.next_eval == 0:
-            base_res = self.evaluate(self.policy, cfg.eval_episodes)
-            self._row("eval", base_res["successes"], base_res["episodes"], base_res["mean_return"])
+            # the reference line: the base policy as it is, then the wrapper before any update
+            # (the residual starts at the base exactly; the noise actor starts at w ~ 0, not w ~ N(0, I))
+            for kind, pol in (("base", self.policy.base), ("eval", self.policy)):
+                res = self.evaluate(pol, cfg.eval_episodes)
+                self._row(kind, res["successes"], res["episodes"], res["mean_return"])
             self.next_eval = cfg.eval_every
         t0 = time.perf_counter() - self.wall_s
         while self.env_steps < cfg.env_steps:
@@ -333,6 +336,7 @@ def plot_curves(run: str | Path, out_png: str | Path | None = None) -> Path:
             rows.append({k: (v if k == "kind" else float(v)) for k, v in r.items()})
     ev = [r for r in rows if r["kind"] == "eval"]
     tr = [r for r in rows if r["kind"] == "train"]
+    base = next((r for r in rows if r["kind"] == "base"), ev[0] if ev else None)
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for col, x in enumerate(("env_steps", "wall_s")):
         ax = axes[0][col]
@@ -340,7 +344,8 @@ def plot_curves(run: str | Path, out_png: str | Path | None = None) -> Path:
             xs = [r[x] for r in ev]
             ax.plot(xs, [r["success_rate"] for r in ev], "o-", label="fine-tuned (eval)")
             ax.fill_between(xs, [r["ci95_low"] for r in ev], [r["ci95_high"] for r in ev], alpha=0.2)
-            ax.axhline(ev[0]["success_rate"], ls="--", color="gray", label="base policy")
+        if base is not None:
+            ax.axhline(base["success_rate"], ls="--", color="gray", label="base policy")
         if tr:
             ax.plot([r[x] for r in tr], [r["success_rate"] for r in tr], ".", alpha=0.4, label="training waves")
         ax.set_ylim(-0.02, 1.02)
@@ -349,7 +354,8 @@ def plot_curves(run: str | Path, out_png: str | Path | None = None) -> Path:
         ax2 = axes[1][col]
         if ev:
             ax2.plot([r[x] for r in ev], [r["mean_return"] for r in ev], "o-", label="eval")
-            ax2.axhline(ev[0]["mean_return"], ls="--", color="gray", label="base policy")
+        if base is not None:
+            ax2.axhline(base["mean_return"], ls="--", color="gray", label="base policy")
         if tr:
             ax2.plot([r[x] for r in tr], [r["mean_return"] for r in tr], ".", alpha=0.4, label="training waves")
         ax2.set_xlabel("env steps" if x == "env_steps" else "wall clock (s)")
