@@ -3,14 +3,14 @@
 1. Base policy: collect scripted demos (`robot collect`), train a small flow
    policy from the so101_lift_flow preset pointed at peg_insert (cached in --work).
 2. Base success on held-out seeds (the "do nothing" line).
-3. For each method (residual PPO, DSRL noise steering) and seed: `Finetuner` for
+3. For each method (residual PPO, DSRL-SAC and DSRL-NA noise steering) and seed: `Finetuner` for
    its env-step budget, evaluating every --eval-every env steps; env steps and
    wall clock to >= 95% success if reached.
 4. Step cost: bare VectorEnv steps/s (no policy) vs the fine-tuning loop's env
    steps/s, and where the loop's time goes (env, base inference, actor, updates, eval).
 
     python benchmarks/bench_finetune.py                         # -> benchmarks/results/finetune.json
-    python benchmarks/bench_finetune.py --noise-steps 20000 --residual-steps 20000 --seeds 0 1 2
+    python benchmarks/bench_finetune.py --noise-steps 20000 --residual-steps 20000 --na-steps 5000 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def bare_env_rate(n_envs: int, steps: int) -> float:
     return steps * n_envs / dt
 
 
-def run_method(method: str, seed: int, ckpt: Path, work: Path, steps: int, args: argparse.Namespace) -> dict:
-    """One fine-tuning run; its eval curve, steps/wall clock to 95 %, and the loop's time split."""
+def run_method(name: str, seed: int, ckpt: Path, work: Path, steps: int, args: argparse.Namespace) -> dict:
+    """One fine-tuning run ("residual", "noise" = DSRL-SAC, "noise_na" = DSRL-NA); its eval curve,
+    env steps / wall clock to 95 %, and the loop's time split."""
     import csv
     import shutil
 
@@ -88,8 +89,11 @@ def run_method(method: str, seed: int, ckpt: Path, work: Path, steps: int, args:
 
     sets = [f"env_steps={steps}", f"seed={seed}", f"eval_every={args.eval_every}",
             f"eval_episodes={args.eval_episodes}", "checkpoint_every=1000000", f"n_envs={args.n_envs}"]
+    method = "noise" if name.startswith("noise") else name
+    if name == "noise_na":
+        sets.append("sac.variant=na")
     cfg = load_finetune_config(method, None, sets)
-    out = work / f"{method}_s{seed}"
+    out = work / f"{name}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)
     tuner = Finetuner(cfg, ckpt, TASK, out, progress=True)
     try:
@@ -105,7 +109,7 @@ def run_method(method: str, seed: int, ckpt: Path, work: Path, steps: int, args:
     hit = next((p for p in curve if p["success_rate"] >= 0.95), None)
     t = summary["timing"]
     loop_s = sum(v for k, v in t.items() if k != "eval")
-    return {"method": method, "seed": seed, "finetune_preset": str((CONFIG_DIR / "finetune" / f"{method}.yaml")
+    return {"method": name, "seed": seed, "finetune_preset": str((CONFIG_DIR / "finetune" / f"{method}.yaml")
                                                                        .relative_to(CONFIG_DIR.parent)),
             "finetune_overrides": sets, "finetune_config_hash": config_hash(cfg),
             "env_steps": summary["env_steps"], "wall_s": summary["wall_s"], "curve": curve,
@@ -121,8 +125,10 @@ def main() -> int:
     parser.add_argument("--base-steps", type=int, default=4000)
     parser.add_argument("--noise-steps", type=int, default=30000)
     parser.add_argument("--residual-steps", type=int, default=30000)
+    parser.add_argument("--na-steps", type=int, default=10000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--methods", nargs="+", default=["noise", "residual"])
+    parser.add_argument("--methods", nargs="+", default=["noise", "residual", "noise_na"],
+                        choices=["noise", "residual", "noise_na"])
     parser.add_argument("--n-envs", type=int, default=8)
     parser.add_argument("--eval-every", type=int, default=10000)
     parser.add_argument("--eval-episodes", type=int, default=20)
@@ -152,7 +158,7 @@ def main() -> int:
               "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared), torch {torch.__version__}, 1 thread",
               "targets": {"success": 0.95, "noise_env_steps": 100_000, "residual_env_steps": 300_000},
               "base": base_rec, "bare_env_steps_per_s": bare_env_rate(args.n_envs, 500), "runs": []}
-    budgets = {"noise": args.noise_steps, "residual": args.residual_steps}
+    budgets = {"noise": args.noise_steps, "residual": args.residual_steps, "noise_na": args.na_steps}
     for method in args.methods:
         for seed in args.seeds:
             rec = run_method(method, seed, ckpt, work, budgets[method], args)

@@ -75,6 +75,10 @@ class SACConfig:
     warmup_steps: RL steps collected with w ~ N(0, I) (the base policy as is)
         before the actor acts, filling the replay first.
     n_critics: ensemble of LayerNorm critics, bootstrapped with their min.
+    variant: "sac" = DSRL-SAC (critics on the noise); "na" = DSRL-NA (noise-aliased):
+        critics Q(s, a) on the real action chunks learn by TD, a noise critic
+        Q(s, w) is distilled from them at random draws w ~ N(0, I) (one base
+        sampling per draw), and the actor maximizes the noise critic.
     """
 
     lr: float = 3e-4
@@ -88,6 +92,7 @@ class SACConfig:
     critic_hidden: tuple[int, ...] = (256, 256)
     init_alpha: float = 0.1
     target_entropy_scale: float = 1.0
+    variant: Literal["sac", "na"] = "sac"
 
 
 @dataclass(frozen=True)

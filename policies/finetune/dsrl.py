@@ -19,7 +19,7 @@ from torch import nn
 
 from policies.finetune.config import SACConfig
 from policies.finetune.rollout import Timing, Wave, privileged, tensor
-from policies.finetune.wrappers import NoiseSteeredPolicy, mlp
+from policies.finetune.wrappers import NoiseSteeredPolicy, mlp, zero_obs
 
 
 class Replay:
@@ -27,14 +27,15 @@ class Replay:
 
     FIELDS = ("f", "cf", "u", "r", "disc", "done", "f2", "cf2")
 
-    def __init__(self, size: int, dims: dict[str, int]) -> None:
+    def __init__(self, size: int, dims: dict[str, int], extra: tuple[str, ...] = ()) -> None:
         self.size, self.n, self.i = size, 0, 0
-        self.data = {k: np.zeros((size, dims.get(k, 1)), np.float32) for k in self.FIELDS}
+        self.fields = self.FIELDS + extra
+        self.data = {k: np.zeros((size, dims.get(k, 1)), np.float32) for k in self.fields}
 
     def add(self, **rows: np.ndarray) -> None:
         m = len(rows["u"])
         for j in range(m):
-            for k in self.FIELDS:
+            for k in self.fields:
                 self.data[k][self.i] = rows[k][j]
             self.i = (self.i + 1) % self.size
             self.n = min(self.n + 1, self.size)
@@ -72,14 +73,42 @@ class DSRLSAC(nn.Module):
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
         self.optimizers = {"actor": self.actor_opt, "critic": self.critic_opt, "alpha": self.alpha_opt}
-        self.replay = Replay(cfg.buffer, {"f": policy.features.dim, "f2": policy.features.dim,
-                                          "cf": cin, "cf2": cin, "u": nd})
+        self.na = cfg.variant == "na"
+        dims = {"f": policy.features.dim, "f2": policy.features.dim, "cf": cin, "cf2": cin, "u": nd}
+        if self.na:  # DSRL-NA: critics on real action chunks; the base's conditioning kept to re-sample
+            s = policy.base.spec
+            self.chunk_dim = s.horizon * s.action_dim
+            self.action_critics = nn.ModuleList(
+                mlp([cin + self.chunk_dim, *cfg.critic_hidden, 1], layer_norm=True, act=nn.ReLU)
+                for _ in range(cfg.n_critics))
+            self.action_targets = copy.deepcopy(self.action_critics).requires_grad_(False)
+            self.action_opt = torch.optim.Adam(self.action_critics.parameters(), lr=cfg.lr)
+            self.optimizers["action_critic"] = self.action_opt
+            dims.update(cond=self._cond(zero_obs(s)).shape[1], a=self.chunk_dim)
+            dims["cond2"] = dims["cond"]
+        self.replay = Replay(cfg.buffer, dims, ("cond", "cond2", "a") if self.na else ())
         self.rl_steps = 0  # transitions collected so far (warm-up counts these)
         self.last: dict[str, float] = {}
 
     @property
     def policy(self) -> NoiseSteeredPolicy:
         return self._policy[0]
+
+    @torch.no_grad()
+    def _cond(self, obs: Any) -> torch.Tensor:
+        """(B, Dc) conditioning of the frozen base (DSRL-NA re-samples chunks from it)."""
+        base = self.policy.base
+        prepared, instructions, _ = base._prepare_obs(obs)
+        cond = base.encode(prepared, instructions)
+        if cond.dim() != 2:
+            raise ValueError("sac.variant=na needs a base with a flat conditioning vector (not token-conditioned "
+                             "VLA); use sac.variant=sac")
+        return cond.float()
+
+    @torch.no_grad()
+    def _chunks(self, cond: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Normalized (B, Ta*Da) chunks the base samples from squashed noise actions u."""
+        return self.policy.base.head.sample(cond, self.policy.noise_of(u)).reshape(len(u), -1)
 
     def _q(self, nets: nn.ModuleList, cf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         x = torch.cat([cf, u], 1)
@@ -98,6 +127,7 @@ class DSRLSAC(nn.Module):
         f = pol.features(obs)
         timing.toc("base")
         cf = torch.cat([f, tensor(privileged(vec, self.privileged_critic))], 1)
+        cond = self._cond(obs) if self.na else None
         while ticks < limit and not vec.done.all():
             timing.tic("actor")
             if self.rl_steps < cfg.warmup_steps:  # the base as it is: w ~ N(0, I)
@@ -128,8 +158,14 @@ class DSRLSAC(nn.Module):
             timing.toc("base")
             cf2 = torch.cat([f2, tensor(privileged(vec, self.privileged_critic))], 1)
             m = start_live
-            self.replay.add(f=f.numpy()[m], cf=cf.numpy()[m], u=u.numpy()[m], r=ret[m, None], disc=disc[m, None],
-                            done=terminal[m, None].astype(np.float32), f2=f2.numpy()[m], cf2=cf2.numpy()[m])
+            rows = dict(f=f.numpy()[m], cf=cf.numpy()[m], u=u.numpy()[m], r=ret[m, None], disc=disc[m, None],
+                        done=terminal[m, None].astype(np.float32), f2=f2.numpy()[m], cf2=cf2.numpy()[m])
+            if self.na:
+                cond2 = self._cond(obs)
+                a = pol.base.action_normalizer.normalize(torch.as_tensor(chunk)).reshape(len(chunk), -1)
+                rows.update(cond=cond.numpy()[m], cond2=cond2.numpy()[m], a=a.numpy()[m])
+                cond = cond2
+            self.replay.add(**rows)
             self.rl_steps += int(m.sum())
             f, cf = f2, cf2
             if self.rl_steps >= cfg.warmup_steps and self.replay.n >= cfg.batch:
@@ -146,6 +182,8 @@ class DSRLSAC(nn.Module):
         cfg, pol = self.cfg, self.policy
         b = self.replay.sample(cfg.batch, rng)
         alpha = self.log_alpha.exp().detach()
+        if self.na:
+            return self._update_na(b, alpha)
         with torch.no_grad():
             u2, logp2 = squash_logp(*pol.head_out(b["f2"]))
             q2 = self._q(self.targets, b["cf2"], u2).min(0).values - alpha * logp2
@@ -155,6 +193,38 @@ class DSRLSAC(nn.Module):
         self.critic_opt.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
+        return self._actor_step(b, alpha, {"critic_loss": float(critic_loss.detach()), "q": float(q.detach().mean())})
+
+    def _update_na(self, b: dict[str, torch.Tensor], alpha: torch.Tensor) -> dict[str, float]:
+        """DSRL-NA: TD on Q(s, a) over real chunks, then distill Q(s, w) from it at w ~ N(0, I)."""
+        cfg, pol = self.cfg, self.policy
+        with torch.no_grad():
+            u2, logp2 = squash_logp(*pol.head_out(b["f2"]))
+            a2 = self._chunks(b["cond2"], u2)
+            q2 = self._q(self.action_targets, b["cf2"], a2).min(0).values - alpha * logp2
+            y = b["r"][:, 0] + b["disc"][:, 0] * (1 - b["done"][:, 0]) * q2
+        qa = self._q(self.action_critics, b["cf"], b["a"])
+        action_loss = ((qa - y[None]) ** 2).mean(1).sum()
+        self.action_opt.zero_grad()
+        action_loss.backward()
+        self.action_opt.step()
+        with torch.no_grad():  # random noise draws, aliased to the actions they produce
+            u_rand = (torch.randn_like(b["u"]) / pol.cfg.magnitude).clamp(-0.999, 0.999)
+            target = self._q(self.action_critics, b["cf"], self._chunks(b["cond"], u_rand)).min(0).values
+        qw = self._q(self.critics, b["cf"], u_rand)
+        distill = ((qw - target[None]) ** 2).mean(1).sum()
+        self.critic_opt.zero_grad()
+        distill.backward()
+        self.critic_opt.step()
+        with torch.no_grad():
+            for t, c in zip(self.action_targets.parameters(), self.action_critics.parameters(), strict=True):
+                t.lerp_(c, cfg.tau)
+        return self._actor_step(b, alpha, {"critic_loss": float(action_loss.detach()),
+                                           "distill_loss": float(distill.detach()), "q": float(qa.detach().mean())})
+
+    def _actor_step(self, b: dict[str, torch.Tensor], alpha: torch.Tensor, out: dict[str, float]) -> dict[str, float]:
+        """Actor against the (noise) critics, temperature, Polyak targets of the noise critics."""
+        cfg, pol = self.cfg, self.policy
         u, logp = squash_logp(*pol.head_out(b["f"]))
         q_pi = self._q(self.critics, b["cf"], u).min(0).values
         actor_loss = (alpha * logp - q_pi).mean()
@@ -168,6 +238,4 @@ class DSRLSAC(nn.Module):
         with torch.no_grad():
             for t, c in zip(self.targets.parameters(), self.critics.parameters(), strict=True):
                 t.lerp_(c, cfg.tau)
-        return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()),
-                "alpha": float(alpha),
-                "q": float(q.detach().mean())}
+        return {**out, "actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
