@@ -167,3 +167,4 @@ def test_resume_continues_exactly(lift_base, tmp_path, method, variant):
     rows_a = (tmp_path / "a" / "curves.csv").read_text().splitlines()
     rows_b = (tmp_path / "b" / "curves.csv").read_text().splitlines()
     assert len(rows_a) == len(rows_b)
+
