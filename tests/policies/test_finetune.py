@@ -168,3 +168,26 @@ def test_resume_continues_exactly(lift_base, tmp_path, method, variant):
     rows_b = (tmp_path / "b" / "curves.csv").read_text().splitlines()
     assert len(rows_a) == len(rows_b)
 
+
+
+def test_progressive_exploration_starts_with_the_residual_off(lift_base):
+    """Policy Decorator's schedule: at 0 env steps of progressive_steps the residual is never applied,
+    so the wave runs the base, and those steps carry no policy gradient."""
+    import numpy as np
+
+    from policies.finetune.ppo import ResidualPPO
+    from policies.finetune.rollout import Timing
+    from sim.vector import make_vector_env
+
+    res = ResidualPolicy(lift_base, ResidualConfig(init_log_std=0.0))
+    ppo = ResidualPPO(res, PPOConfig(minibatch=32, epochs=1), critic_extra=0, progressive_steps=10**9,
+                      privileged_critic=False)
+    vec = make_vector_env("so101_lift", 2, settle_ticks=5, stop_on_success=True, cameras=())
+    try:
+        flat, stats = ppo.collect(vec, [0, 1], 10, 0, np.random.default_rng(0), Timing())
+        before = [p.clone() for p in res.actor.parameters()]
+        ppo.update(flat, Timing())
+    finally:
+        vec.close()
+    assert stats["env_steps"] == 20 and not flat["on"].any()
+    assert all(torch.equal(a, b) for a, b in zip(before, res.actor.parameters(), strict=True))
