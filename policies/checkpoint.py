@@ -48,7 +48,12 @@ def spec_from_dict(d: dict[str, Any]) -> PolicySpec:
 
 
 def save_policy(policy: GenerativePolicy, directory: str | Path) -> Path:
-    """Write `directory`/model.safetensors and `directory`/policy.json; returns the directory."""
+    """Write `directory`/model.safetensors and `directory`/policy.json; returns the directory.
+
+    Fine-tuned policies (policies/finetune) write their own layout (actor + base/).
+    """
+    if hasattr(policy, "save_checkpoint"):
+        return policy.save_checkpoint(directory)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
@@ -82,6 +87,10 @@ def load_policy(directory: str | Path, device: str = "cpu") -> GenerativePolicy:
         raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from None
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: format {meta.get('format')!r} unsupported (expected {FORMAT_VERSION})")
+    if "finetune" in meta:  # a frozen base + learned actor (policies/finetune)
+        from policies.finetune.wrappers import load_finetuned
+
+        return load_finetuned(src, meta, device)
     try:
         cfg = from_dict(PolicyConfig, meta["config"], "config")
     except ConfigError as e:

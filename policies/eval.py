@@ -3,7 +3,8 @@
 Runtime semantics match deployment: every env keeps a history of the last To
 observations (the first one repeated at the start), the policy predicts a
 chunk of Ta actions, the first Te (`n_action_steps`) are executed, then the
-policy predicts again. Envs of one wave run in lockstep, so one batched
+policy predicts again. Envs of one wave run in lockstep in one `sim.vector.VectorEnv` (the
+rollout path RL collection uses too), so one batched
 `predict_chunk` call serves all of them. An episode counts as a success when
 the env's `success` holds for `settle_ticks` ticks after its first one (as
 `robot collect` requires of a demo), or when the env terminates on it;
@@ -30,6 +31,7 @@ from robot import keys
 from robot.errors import CheckpointError
 from robot.metrics import wilson_interval
 from robot.runtime.observers import EpisodeFeed
+from sim.vector import VectorEnv, make_vector_env
 
 FALLBACK_MAX_STEPS = 1000
 VIDEO_SIZE = (320, 240)
@@ -39,9 +41,7 @@ VIDEO_SIZE = (320, 240)
 
 def make_envs(task: str, n: int, env_overrides: dict[str, Any] | None = None) -> list[Any]:
     """`n` independent envs of a registered task or `gym:<id>`."""
-    from sim.registry import make_env
-
-    return [make_env(task, **dict(env_overrides or {})) for _ in range(n)]
+    return make_vector_env(task, n, **dict(env_overrides or {})).envs
 
 
 def state_only_overrides(task: str, policy: Any, env_overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -92,15 +92,21 @@ def check_compatible(policy: Any, obs: dict[str, Any], task: str) -> None:
         raise CheckpointError(f"the policy is language-conditioned but task {task!r} gives no instruction")
 
 
-def _stack_obs(histories: list[deque], policy: Any) -> dict[str, Any]:
-    """(B, To, ...) arrays of the policy's observation keys, plus instructions."""
-    batch: dict[str, Any] = {
-        key: np.stack([np.stack([np.asarray(o[key]) for o in h]) for h in histories])
-        for key in policy.spec.observations
-    }
+def stack_history(history: Sequence[dict[str, Any]], policy: Any) -> dict[str, Any]:
+    """The last To batched observations (each key (B, ...)) -> (B, To, ...) arrays of the policy's keys.
+
+    Instructions (a list of B strings per tick) come from the latest tick.
+    """
+    batch: dict[str, Any] = {key: np.stack([np.asarray(o[key]) for o in history], axis=1)
+                             for key in policy.spec.observations}
     if policy.spec.uses_instruction:
-        batch[keys.INSTRUCTION] = [str(h[-1][keys.INSTRUCTION]) for h in histories]
+        batch[keys.INSTRUCTION] = [str(x) for x in history[-1][keys.INSTRUCTION]]
     return batch
+
+
+def _row(obs: dict[str, Any], i: int) -> dict[str, Any]:
+    """Env i's observation out of a batched one."""
+    return {k: v[i] for k, v in obs.items()}
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
@@ -173,68 +179,63 @@ def evaluate(policy: Any, task: str, cfg: EvalConfig, out_dir: str | Path | None
     with torch.random.fork_rng(devices=[]):
         for first in range(0, cfg.episodes, n_envs):
             k = min(n_envs, cfg.episodes - first)
-            wave = envs[:k]
+            # The one batched rollout path (sim/vector.py), also what RL collection steps.
+            vec = VectorEnv(envs[:k], settle_ticks=cfg.settle_ticks, stop_on_success=cfg.stop_on_success)
             torch.manual_seed(cfg.seed + first)  # sampling noise reproducible per wave
             seeds = [cfg.seed + first + i for i in range(k)]
-            obs = [env.reset(seed=s)[0] for env, s in zip(wave, seeds, strict=True)]
+            obs, _ = vec.reset(seed=seeds)
             if first == 0:
-                check_compatible(policy, obs[0], task)
-            hist = [deque([o] * to, maxlen=to) for o in obs]
-            queues: list[deque] = [deque() for _ in range(k)]
-            done = [False] * k
+                check_compatible(policy, _row(obs, 0), task)
+            hist: deque = deque([obs] * to, maxlen=to)
+            queue: deque = deque()
             rec = [{"episode": first + i, "seed": s, "success": False, "reached_success": False, "return": 0.0,
                     "max_reward": -math.inf, "final_reward": 0.0, "length": 0} for i, s in enumerate(seeds)]
-            streak = [0] * k  # consecutive ticks the env has reported success
             frames: list[list[np.ndarray] | None] = [
-                [video_frame(env, camera, video_size)] if first + i < cfg.videos else None for i, env in enumerate(wave)]
-            limit = min(episode_limit(env, cfg.max_steps) for env in wave)
+                [video_frame(env, camera, video_size)] if first + i < cfg.videos else None
+                for i, env in enumerate(vec.envs)]
+            limit = min(episode_limit(env, cfg.max_steps) for env in vec.envs)
             if feed is not None:
-                feed.start(obs[0], task, seeds[0])
+                feed.start(_row(obs, 0), task, seeds[0])
             policy.reset()
             for _ in range(limit):
-                if all(done):
+                if vec.done.all():
                     break
-                if not queues[next(i for i in range(k) if not done[i])]:
+                if not queue:
                     # all envs of a wave are in lockstep, so every one needs a chunk now; finished
                     # envs ride along so the batch (and any warm-start state) keeps its size
                     t0 = time.perf_counter()
-                    chunk = policy.predict_chunk(_stack_obs(hist, policy), **steps_kw)
+                    chunk = policy.predict_chunk(stack_history(hist, policy), **steps_kw)
                     chunk = chunk.detach().float().cpu().numpy() if torch.is_tensor(chunk) else np.asarray(chunk)
                     infer_times.append(time.perf_counter() - t0)
                     infer_s += infer_times[-1]
                     n_infer += 1
                     if not np.isfinite(chunk).all():
                         raise FloatingPointError("the policy returned non-finite actions")
-                    for i in range(k):
-                        queues[i] = deque(chunk[i, :te].astype(np.float32))
-                for i, env in enumerate(wave):
-                    if done[i]:
-                        continue
-                    action = queues[i].popleft()
-                    o, r, term, trunc, info = env.step(action)
-                    hist[i].append(o)
-                    r = float(r)
+                    queue = deque(np.swapaxes(chunk[:k, :te], 0, 1).astype(np.float32))
+                live = ~vec.done
+                action = queue.popleft()
+                obs, rew, term, trunc, _ = vec.step(action)
+                hist.append(obs)
+                for i in np.flatnonzero(live):
+                    r = float(rew[i])
                     rec[i]["return"] += r
                     rec[i]["max_reward"] = max(rec[i]["max_reward"], r)
                     rec[i]["final_reward"] = r
                     rec[i]["length"] += 1
-                    ok = bool(info.get("success", False))
-                    streak[i] = streak[i] + 1 if ok else 0
-                    rec[i]["reached_success"] |= ok
                     # Held for settle_ticks ticks after the first, as collection requires (or the env ended
                     # the episode on it): a cube that touches the goal and drops is not a success.
-                    rec[i]["success"] |= streak[i] > cfg.settle_ticks or (ok and term)
+                    rec[i]["reached_success"] = bool(vec.reached[i])
+                    rec[i]["success"] = bool(vec.succeeded[i])
                     if frames[i] is not None:
-                        frames[i].append(video_frame(env, camera, video_size))
-                    if feed is not None and i == 0:
-                        feed.tick(o, action, rec[0]["success"], term, trunc)
-                    if term or trunc or (cfg.stop_on_success and rec[i]["success"]):
-                        done[i] = True
+                        frames[i].append(video_frame(vec.envs[i], camera, video_size))
+                    if vec.done[i]:
                         bar.update(1)
-                        if feed is not None and i == 0:
-                            feed.end(rec[0]["success"], bool(term))
-            bar.update(sum(not d for d in done))
-            if feed is not None and not done[0]:
+                if feed is not None and live[0]:
+                    feed.tick(_row(obs, 0), action[0], rec[0]["success"], bool(term[0]), bool(trunc[0]))
+                    if vec.done[0]:
+                        feed.end(rec[0]["success"], bool(term[0]))
+            bar.update(int((~vec.done).sum()))
+            if feed is not None and not vec.done[0]:
                 feed.end(rec[0]["success"])
             episodes.extend(rec)
             for i, f in enumerate(frames):

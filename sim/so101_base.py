@@ -58,6 +58,13 @@ class SO101Env(MujocoEnv):
     def _privileged_state(self) -> np.ndarray:
         return np.zeros(0)
 
+    def privileged_features(self) -> np.ndarray:
+        """(P,) float32 true object state (`_privileged_spec` names), whatever `privileged_state` says.
+
+        For RL critics only (asymmetric actor-critic): critics never leave training.
+        """
+        return np.asarray(self._privileged_state(), np.float32)
+
     # --------------------------------------------------------------- hooks
     def _build_model(self) -> mujoco.MjModel:
         model = build_arm_scene(self.config.fps, self._add_objects)

@@ -5,6 +5,11 @@ observation is repeated, its reward is 0) until it is reset, so an evaluation
 reads each episode to its own end; `done` is the (B,) mask of frozen envs and
 `reset(indices=...)` restarts some of them (what RL rollouts need).
 
+Stop on success (`settle_ticks=k`, opt-in): `succeeded` marks envs whose
+`info["success"]` has held for k ticks after its first one (or that terminated
+on it), as `robot collect` requires of a demo; with `stop_on_success` such an
+env is frozen like a finished one. Evaluation and RL read episodes the same way.
+
 Two back ends with the same API: `VectorEnv` steps the envs one after another
 in this process (right on a 2-core machine: no pickling, no IPC), and
 `SubprocVectorEnv` runs each env in a worker process (for many cores or slow
@@ -48,9 +53,14 @@ class _VectorBase:
 
     num_envs: int
     body_spec: Any
+    settle_ticks: int | None = None
+    stop_on_success: bool = False
 
     def _init_masks(self) -> None:
         self.done = np.zeros(self.num_envs, dtype=bool)
+        self.streak = np.zeros(self.num_envs, dtype=np.int64)  # consecutive ticks of success
+        self.succeeded = np.zeros(self.num_envs, dtype=bool)  # success held settle_ticks (or ended on it)
+        self.reached = np.zeros(self.num_envs, dtype=bool)  # success seen at least once
         self._last_obs: list[dict[str, Any] | None] = [None] * self.num_envs
         self._last_info: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
 
@@ -67,7 +77,8 @@ class _VectorBase:
         results = self._reset_some(idx, _seeds(seed, len(idx)), options)
         for i, (obs, info) in zip(idx, results, strict=True):
             self._last_obs[i], self._last_info[i] = obs, info
-            self.done[i] = False
+            self.done[i] = self.succeeded[i] = self.reached[i] = False
+            self.streak[i] = 0
         missing = [i for i, o in enumerate(self._last_obs) if o is None]
         if missing:
             raise RuntimeError(f"envs {missing} were never reset; call reset() without indices first")
@@ -95,6 +106,12 @@ class _VectorBase:
             rewards[i], terminated[i], truncated[i] = rew, term, trunc
             infos[i] = dict(info, frozen=False)
             self.done[i] = bool(term or trunc)
+            if self.settle_ticks is not None:
+                ok = bool(info.get("success", False))
+                self.streak[i] = self.streak[i] + 1 if ok else 0
+                self.reached[i] |= ok
+                self.succeeded[i] |= self.streak[i] > self.settle_ticks or (ok and bool(term))
+                self.done[i] |= self.stop_on_success and self.succeeded[i]
         return stack_obs(self._last_obs), rewards, terminated, truncated, infos
 
     @property
@@ -110,20 +127,30 @@ class _VectorBase:
 
 
 class VectorEnv(_VectorBase):
-    """B envs stepped sequentially in this process; `envs[i]` stays reachable (experts read it)."""
+    """B envs stepped sequentially in this process; `envs[i]` stays reachable (experts read it).
 
-    def __init__(self, envs: Sequence[Any]) -> None:
+    settle_ticks: track `succeeded` (success held that many ticks after its first);
+    stop_on_success: freeze an env once it has succeeded (needs settle_ticks).
+    """
+
+    def __init__(self, envs: Sequence[Any], *, settle_ticks: int | None = None,
+                 stop_on_success: bool = False) -> None:
         if not envs:
             raise ValueError("VectorEnv needs at least one env")
+        if stop_on_success and settle_ticks is None:
+            raise ValueError("VectorEnv: stop_on_success needs settle_ticks (0: the first tick of success)")
         self.envs = list(envs)
         self.num_envs = len(self.envs)
-        self.body_spec = self.envs[0].body_spec
-        self.single_action_space = self.envs[0].action_space
-        self.single_observation_space = self.envs[0].observation_space
+        self.settle_ticks, self.stop_on_success = settle_ticks, stop_on_success
+        first = self.envs[0]
+        self.body_spec = getattr(first, "body_spec", None)
+        self.single_action_space = getattr(first, "action_space", None)
+        self.single_observation_space = getattr(first, "observation_space", None)
         self._init_masks()
 
     def _reset_some(self, idx: list[int], seeds: list[int | None], options: dict | None) -> list[tuple]:
-        return [self.envs[i].reset(seed=s, options=options) for i, s in zip(idx, seeds, strict=True)]
+        kw = {} if options is None else {"options": options}  # minimal envs take only a seed
+        return [self.envs[i].reset(seed=s, **kw) for i, s in zip(idx, seeds, strict=True)]
 
     def _step_some(self, idx: list[int], actions: np.ndarray) -> list[tuple]:
         return [self.envs[i].step(a) for i, a in zip(idx, actions, strict=True)]
@@ -257,14 +284,21 @@ class SubprocVectorEnv(_VectorBase):
 
 
 def make_vector_env(name: str, n_envs: int, config: Any = None, *, subprocess: bool = False,
+                    settle_ticks: int | None = None, stop_on_success: bool = False,
                     **overrides: Any) -> VectorEnv | SubprocVectorEnv:
     """B = `n_envs` copies of registry task `name` (or `gym:<id>`), built by `sim.registry.make_env`.
 
     subprocess: one worker process per env instead of in-process sequential stepping.
+    settle_ticks / stop_on_success: see `VectorEnv`.
     """
     if n_envs < 1:
         raise ValueError(f"make_vector_env: n_envs must be >= 1, got {n_envs}")
+    if stop_on_success and settle_ticks is None:
+        raise ValueError("make_vector_env: stop_on_success needs settle_ticks (0: the first tick of success)")
     factory = _EnvFactory(name, config, dict(overrides))
     if subprocess:
-        return SubprocVectorEnv([factory] * n_envs)
-    return VectorEnv([factory() for _ in range(n_envs)])
+        vec: VectorEnv | SubprocVectorEnv = SubprocVectorEnv([factory] * n_envs)
+        vec.settle_ticks, vec.stop_on_success = settle_ticks, stop_on_success
+        return vec
+    return VectorEnv([factory() for _ in range(n_envs)], settle_ticks=settle_ticks,
+                     stop_on_success=stop_on_success)

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teleop-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="option of the --intervene device, e.g. tty=/dev/pts/3 (repeatable)")
     parser.add_argument("--source", default="auto", choices=("auto", "async", "sync"),
-                        help="policy source: async (inference on its own thread; auto = async) or sync (infer, then execute)")
+                        help="policy source: async (inference on its own thread) or sync (infer, then execute); "
+                        "auto = async, or sync for per-tick policies (horizon 1, e.g. residual RL)")
     parser.add_argument("--inference-steps", type=int, default=0, help="denoising steps (0: the policy's)")
     from robot.cli.liveview import add_view_arguments
 

@@ -101,7 +101,12 @@ class DeploySession:
             from robot.runtime.replay import ReplaySource
 
             return ReplaySource(self.replay.actions)
-        if getattr(self.args, "source", "auto") in ("auto", "async"):  # async inference: the default
+        mode = getattr(self.args, "source", "auto")
+        if mode == "auto" and self.policy.spec.horizon == 1:
+            # a per-tick policy (e.g. a residual RL policy) has no chunk to hide latency behind:
+            # every action must come from this tick's observation, so infer, then execute
+            mode = "sync"
+        if mode in ("auto", "async"):  # async inference: the default
             from robot.runtime.policy_source import PolicySource, PolicySourceConfig
 
             return PolicySource(self.policy, PolicySourceConfig(inference_steps=self.args.inference_steps))

@@ -100,3 +100,17 @@ def test_every_registry_task_vectorizes(name):
     assert np.all(np.isfinite(obs["state"])) and rew.shape == (2,)
     assert all("success" in info for info in infos)
     vec.close()
+
+
+def test_stop_on_success_freezes_an_env_once_success_has_settled():
+    """pusht started solved: success from the first step; with settle_ticks=0 it freezes at once."""
+    goal = [0.2, 0.2, 0.0, 0.0, np.pi / 4]
+    vec = VectorEnv([make_env("pusht", max_steps=50) for _ in range(2)], settle_ticks=0, stop_on_success=True)
+    vec.reset(seed=[0, 1])
+    vec.reset(options={"reset_to_state": goal}, indices=[0])
+    vec.step(np.zeros((2, 2), np.float32))
+    assert vec.succeeded.tolist() == [True, False] and vec.reached[0] and vec.done[0]
+    vec.reset(seed=[2], indices=[0])
+    assert not vec.succeeded.any() and not vec.done.any()
+    with pytest.raises(ValueError, match="settle_ticks"):
+        VectorEnv([make_env("pusht")], stop_on_success=True)

@@ -1,0 +1,1 @@
+"""RL fine-tuning of a frozen policy: residual PPO and latent-noise steering (DSRL)."""
