@@ -73,7 +73,8 @@ def _cases(root, store, run) -> list[list[str]]:
     ]
 
 
-def test_every_user_mistake_is_one_line_and_exit_2(world, capsys):
+def test_every_user_mistake_is_one_message_and_exit_2(world, capsys):
+    """One message: a headline naming the command; a preflight report adds its indented items and fix lines."""
     root, store, run = world
     for argv in _cases(root, store, run):
         rc = main(argv)
@@ -81,7 +82,10 @@ def test_every_user_mistake_is_one_line_and_exit_2(world, capsys):
         lines = [ln for ln in captured.err.splitlines() if ln.strip()]
         assert rc == 2, (argv, captured.err)
         assert "Traceback" not in captured.err + captured.out, argv
-        assert len(lines) == 1 and lines[0].startswith(f"robot {argv[0]}"), (argv, lines)
+        assert lines and lines[0].startswith(f"robot {argv[0]}"), (argv, lines)
+        # the headline alone, or a preflight report: "  - <problem>" items, then "fix:"/"or" lines
+        assert len(lines) == 1 or (lines[1].startswith("  - ") and all(
+            ln.startswith(("  - ", "fix:", "or ")) for ln in lines[1:])), (argv, lines)
 
 
 def test_debug_adds_the_traceback(world, capsys):
