@@ -1,6 +1,6 @@
 """`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim.
 
-    robot demo                                  # so101_lift, state obs, flow policy, 200 demos, 4000 steps
+    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
 
