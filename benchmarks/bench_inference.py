@@ -43,6 +43,14 @@ from robot.specs import ArraySpec
 DS, DA = 10, 7
 DP_SIZE, SMALL, TINY = (256, 512, 1024), (64, 128, 256), (32, 64, 128)
 MLP = {"head": {"network": "mlp"}}
+MLP256 = {"head": {"network": "mlp", "mlp_hidden": 256}}
+RATIOS = {  # same-run CPU-time ratios: robust to the shared machine's load, unlike absolute times
+    "flow4_cpu_tiny_unet_over_mlp": ("state_flow_euler4_tiny", "state_flow_euler4_mlp"),
+    "flow4_cpu_tiny_unet_over_mlp256": ("state_flow_euler4_tiny", "state_flow_euler4_mlp256"),
+    "ddim10_cpu_tiny_unet_over_mlp": ("state_diffusion_ddim10_tiny", "state_diffusion_ddim10_mlp"),
+    "ddim10_cpu_tiny_unet_over_mlp256": ("state_diffusion_ddim10_tiny", "state_diffusion_ddim10_mlp256"),
+    "two_cams_flow4_cpu_small_unet_over_mlp": ("two_cams_96_flow_euler4_small", "two_cams_96_flow_euler4_mlp"),
+}
 LIFT_PRESET = "so101_lift_flow"
 
 
@@ -128,6 +136,8 @@ def main() -> None:
         ("state_flow_euler4_mlp", "flow", SMALL, 4, 0, 4.0, MLP),
         ("state_flow_euler10_mlp", "flow", SMALL, 10, 0, None, MLP),
         ("state_diffusion_ddim10_mlp", "diffusion", SMALL, 10, 0, 10.0, MLP),
+        ("state_flow_euler4_mlp256", "flow", SMALL, 4, 0, 4.0, MLP256),
+        ("state_diffusion_ddim10_mlp256", "diffusion", SMALL, 10, 0, 10.0, MLP256),
         ("two_cams_96_flow_euler4_mlp", "flow", SMALL, 4, 2, 15.0, MLP),
         ("two_cams_96_flow_euler4_mlp_images_to1", "flow", SMALL, 4, 2, 15.0,
          {**MLP, "encoder": {"image_obs_steps": 1}}),
@@ -231,13 +241,15 @@ def main() -> None:
 
 def finish(args: argparse.Namespace, results: dict[str, dict]) -> None:
     """Print (and with --out write) the JSON of `results`."""
+    ratios = {name: round(results[a]["cpu_p50_ms"] / results[b]["cpu_p50_ms"], 2)
+              for name, (a, b) in RATIOS.items() if a in results and b in results}
     out = {
         "benchmark": "bench_inference", "only": args.only or None,
         "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "batch": 1, "n_obs_steps": 2, "horizon": 16, "action_dim": DA, "state_dim": DS,
-        "results": results,
+        "results": results, "cpu_time_ratios": ratios,
     }
     if args.out:
         write_results(out, args.out)

@@ -59,7 +59,8 @@ def collect(task: str, n: int, path: Path, env: dict, images: bool = False) -> f
     return (time.perf_counter() - t0) / 60.0
 
 
-def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int) -> dict:
+def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int,
+              extra: list[str] | None = None) -> dict:
     """Collect, train, evaluate one suite; returns its JSON record."""
     import dataclasses
 
@@ -75,7 +76,7 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     run_dir = out / name
     store = run_dir / "demos.zarr"
     overrides = [f"train.steps={n_steps}"] if n_steps else []
-    overrides += [f"train.num_threads={threads}", "eval.every=0"]
+    overrides += [f"train.num_threads={threads}", "eval.every=0", *(extra or [])]
     cfg = load_pipeline(preset, [*overrides, f"data.path={store}"])
     images = any(k.startswith("images.") for k in cfg.policy.obs_keys)
     collect_min = collect(task, n_demos, store, cfg.task.env, images)
@@ -117,6 +118,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core box is shared)")
     parser.add_argument("--out", default="runs/bench_success", help="work folder (stores, runs)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="pipeline override for every suite, repeatable (recorded with the result)")
     parser.add_argument("--json", help="also write the JSON here (e.g. benchmarks/results/<name>.json)")
     args = parser.parse_args()
     import torch
@@ -127,7 +130,7 @@ def main() -> int:
     report = {"benchmark": "bench_success", "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
               f"torch {torch.__version__}, {args.threads} thread(s)", "suites": {}}
     for name in args.suite or list(SUITES):
-        report["suites"][name] = run_suite(name, args.demos, args.steps, args.episodes, out, args.threads)
+        report["suites"][name] = run_suite(name, args.demos, args.steps, args.episodes, out, args.threads, args.set)
         print(f"{name}: {json.dumps(report['suites'][name]['results'])}", file=sys.stderr)
     report["total_minutes"] = (time.perf_counter() - t0) / 60.0
     report["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
