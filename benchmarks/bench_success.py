@@ -91,7 +91,10 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
         "policy": cfg.policy.kind, "obs_keys": list(cfg.policy.obs_keys),
         "n_demos": EpisodeStore.open(store, readonly=True).num_episodes, "collect_minutes": collect_min,
         "steps": summary["step"], "batch_size": cfg.train.batch_size,
-        "train_minutes": summary["train_minutes"], "train_step_s": step_s, "loader_s_per_batch": data_s,
+        "train_minutes": summary["train_minutes"], "steps_this_run": summary.get("steps_this_run"),
+        # over every logged step, also those of an interrupted run this one resumed
+        "train_minutes_all_runs": sum(r["step_time_s"] + r["data_time_s"] for r in rows) * cfg.train.log_every / 60.0,
+        "train_step_s": step_s, "loader_s_per_batch": data_s,
         "train_samples_per_s": cfg.train.batch_size / max(1e-9, step_s + data_s),
         "final_loss": summary["final_loss"], "load_avg_1min_after_training": round(os.getloadavg()[0], 2),
         "results": {},
