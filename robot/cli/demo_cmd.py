@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         args.task = VLA_TASK if args.policy == "vla" else DEFAULT_TASK
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
+    if policy_preset is not None:  # another family on the task's preset: keep the task's observations
+        keys = load_pipeline(preset).policy.obs_keys  # (a policy preset reads state only, cube-blind here)
+        overrides.append(f"policy.obs_keys=[{','.join(keys)}]")
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
     overrides += list(args.set)
