@@ -2,7 +2,7 @@
 
     ckpt = lift_checkpoint(args.checkpoint, work_dir, episodes=100, steps=2500)
 
-Collects scripted expert demos (privileged state, as the so101_lift_flow
+Collects scripted expert demos (privileged state, as the so101_lift_flow_privileged
 preset) with `robot collect`, trains with the preset and `steps` steps on one
 thread, and returns the checkpoint folder. A finished run in `work_dir` is
 reused. About 5 min on one core at the defaults of the benchmarks.
@@ -41,7 +41,7 @@ def lift_checkpoint(checkpoint: str | None, work_dir: Path, episodes: int, steps
             raise RuntimeError(f"collecting demos failed (exit {rc})")
     overrides = [f"train.steps={steps}", "train.num_threads=1", "eval.every=0",
                  f"train.checkpoint_every={steps}", f"train.warmup_steps={min(100, max(1, steps // 10))}"]
-    cfg = load_pipeline("so101_lift_flow", overrides)
+    cfg = load_pipeline("so101_lift_flow_privileged", overrides)
     cfg = replace(cfg, data=replace(cfg.data, path=str(store)))
     print(f"training a {TASK} flow policy: {episodes} demos, {steps} steps -> {train_dir}", file=sys.stderr)
     run_training(cfg, train_dir, progress=False)

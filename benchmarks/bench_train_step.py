@@ -1,6 +1,6 @@
 """Training step cost per policy variant on so101_lift-shaped state batches; prints JSON.
 
-Each case is the `so101_lift_flow` pipeline preset plus dotted overrides (stored with
+Each case is the `so101_lift_flow_privileged` pipeline preset plus dotted overrides (stored with
 its `config_hash`, so `tests/test_results_fresh.py` notices when the preset moves).
 One optimizer step = `compute_loss` + backward + AdamW on a batch of 64 windows
 (state (2, 11): joints + cube pose, action (16, 6)) already in memory, so the
@@ -29,7 +29,7 @@ from policies.pipeline import config_hash, load_pipeline  # noqa: E402
 from policies.registry import build_spec, make_policy  # noqa: E402
 from robot.specs import ArraySpec  # noqa: E402
 
-PRESET = "so101_lift_flow"
+PRESET = "so101_lift_flow_privileged"
 CASES = {
     "flow_unet_32_64_128": ["policy.head.unet_down_dims=[32,64,128]"],
     "flow_unet_64_128_256_preset": [],

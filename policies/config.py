@@ -30,6 +30,18 @@ class EncoderConfig:
     crop_ratio: random-crop side as a fraction of the image in training
         (center crop of the same size at eval); 1.0 disables cropping.
     shared_image_encoder: one encoder for every camera instead of one each.
+    image_backbone: "resnet" (one GroupNorm basic block per `image_channels`
+        stage, the CPU-sized default) or "resnet18" (the Diffusion Policy
+        reference's vision encoder: ResNet-18 layout, 7x7 stem + max-pool,
+        2 blocks per stage, widths 64-512, GroupNorm with C/16 groups;
+        `image_channels` and `image_groups` are then ignored). Several times
+        slower per frame on a CPU (benchmarks/bench_image_encoder.py).
+    image_size: side in pixels the (cropped) frame is resized to (area
+        interpolation) before the backbone; 0 keeps the cropped size. Halving
+        the side quarters the conv cost.
+    image_obs_steps: how many of the window's last frames go through the image
+        encoder; 0 = all `n_obs_steps`. 1 encodes only the newest frame while
+        the state keeps its To history (image cost / To).
     """
 
     state_hidden: tuple[int, ...] = (256,)
@@ -41,8 +53,15 @@ class EncoderConfig:
     image_out: int = 128
     crop_ratio: float = 0.9
     shared_image_encoder: bool = False
+    image_backbone: Literal["resnet", "resnet18"] = "resnet"
+    image_size: int = 0
+    image_obs_steps: int = 0
 
     def __post_init__(self) -> None:
+        if self.image_size < 0 or 0 < self.image_size < 8:
+            raise ConfigError(f"encoder.image_size: {self.image_size} must be 0 (keep) or >= 8 pixels")
+        if self.image_obs_steps < 0:
+            raise ConfigError(f"encoder.image_obs_steps: {self.image_obs_steps} must be >= 0 (0 = all of To)")
         if not 0.1 <= self.crop_ratio <= 1.0:
             raise ConfigError(f"encoder.crop_ratio: {self.crop_ratio} must be in [0.1, 1.0]")
         for c in self.image_channels:
@@ -56,11 +75,13 @@ class EncoderConfig:
 class HeadConfig:
     """The generative action head: diffusion or flow matching over (Ta, Da) chunks.
 
-    network: "unet" (1-D temporal conv U-Net with FiLM) or "transformer" denoiser.
+    network: "unet" (1-D temporal conv U-Net with FiLM), "transformer" denoiser, or
+        "mlp" (residual MLP over the flat chunk, as DPPO / DSRL; cheapest per step).
     unet_down_dims / kernel_size / n_groups: U-Net sizes (Diffusion Policy default
         is (256, 512, 1024), kernel 5, 8 groups).
     time_embed_dim: sinusoidal time-embedding width.
     d_model / n_layers / n_heads / dropout: transformer denoiser sizes.
+    mlp_hidden / mlp_layers: MLP denoiser width and residual blocks.
     num_train_timesteps: DDPM steps in training (diffusion only).
     inference_steps: default denoising / Euler steps at inference; `predict_chunk`
         may override per call.
@@ -77,7 +98,7 @@ class HeadConfig:
         (1.0 = from pure noise, i.e. no warm start).
     """
 
-    network: Literal["unet", "transformer"] = "unet"
+    network: Literal["unet", "transformer", "mlp"] = "unet"
     unet_down_dims: tuple[int, ...] = (256, 512, 1024)
     kernel_size: int = 5
     n_groups: int = 8
@@ -86,6 +107,8 @@ class HeadConfig:
     n_layers: int = 4
     n_heads: int = 4
     dropout: float = 0.0
+    mlp_hidden: int = 512
+    mlp_layers: int = 3
     num_train_timesteps: int = 100
     inference_steps: int = 10
     scheduler: Literal["ddim", "dpmsolver"] = "ddim"
@@ -180,6 +203,10 @@ class PolicyConfig:
             )
         if not self.obs_keys:
             raise ConfigError("obs_keys: at least one observation key is needed")
+        if self.encoder.image_obs_steps > self.n_obs_steps:
+            raise ConfigError(
+                f"encoder.image_obs_steps: {self.encoder.image_obs_steps} must be <= n_obs_steps={self.n_obs_steps}"
+            )
         if self.kind != "vla" and self.head.network == "unet" and self.horizon % (
             2 ** (len(self.head.unet_down_dims) - 1)
         ):

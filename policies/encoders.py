@@ -105,6 +105,32 @@ class ResNetBackbone(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class ResNet18Backbone(nn.Module):
+    """The Diffusion Policy reference's vision backbone in plain torch: ResNet-18 with GroupNorm.
+
+    7x7 stride-2 stem, 3x3 stride-2 max-pool, four stages of two basic blocks
+    (64, 128, 256, 512; stages after the first halve H and W), GroupNorm with
+    C/16 groups where the reference swaps out BatchNorm. (N, 3, H, W) -> (N, 512, H/32, W/32).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.GroupNorm(4, 64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+        )
+        blocks: list[nn.Module] = []
+        cin = 64
+        for i, c in enumerate((64, 128, 256, 512)):
+            blocks += [_BasicBlock(cin, c, 1 if i == 0 else 2, c // 16), _BasicBlock(c, c, 1, c // 16)]
+            cin = c
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 512, h, w)."""
+        return self.blocks(self.stem(x))
+
+
 class SpatialSoftmax(nn.Module):
     """Keypoints of a feature map: (N, C, h, w) -> (N, 2K) expected (x, y) in [-1, 1]."""
 
@@ -133,12 +159,14 @@ def images_to_float(frames: torch.Tensor) -> torch.Tensor:
 
 
 class ImageEncoder(nn.Module):
-    """One camera: uint8 (N, H, W, 3) -> (N, out_dim) via crop, ResNet, pooling, linear."""
+    """One camera: uint8 (N, H, W, 3) -> (N, out_dim) via crop, resize, ResNet, pooling, linear."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone = ResNetBackbone(cfg.image_channels, cfg.image_groups)
+        self.backbone: ResNetBackbone | ResNet18Backbone = (
+            ResNet18Backbone() if cfg.image_backbone == "resnet18" else ResNetBackbone(cfg.image_channels, cfg.image_groups)
+        )
         c = self.backbone.out_channels
         if cfg.image_pool == "spatial_softmax":
             self.pool: nn.Module = SpatialSoftmax(c, cfg.num_keypoints)
@@ -152,6 +180,9 @@ class ImageEncoder(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (N, H, W, 3) -> (N, out_dim); random crop in train mode, center crop in eval."""
         x = images_to_float(crop_images(frames, self.cfg.crop_ratio, random=self.training))
+        size = self.cfg.image_size
+        if size and tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="area")
         return self.proj(self.pool(self.backbone(x)))
 
 
@@ -159,8 +190,9 @@ class ObsEncoder(nn.Module):
     """All observation keys of one window -> one global conditioning vector.
 
     Input: dict of normalized state (B, To, Ds) float and images (B, To, H, W, 3)
-    uint8. Output: (B, To * sum(feature widths)) — the Diffusion Policy layout.
-    Every frame of every camera goes through the encoder in one batched call.
+    uint8. Output: (B, To * state widths + Ti * image widths), Ti =
+    encoder.image_obs_steps or To — the Diffusion Policy layout when Ti = To.
+    Each camera's last Ti frames go through its encoder in one batched call.
     """
 
     def __init__(self, cfg: EncoderConfig, obs_keys: tuple[str, ...], obs_shapes: dict[str, tuple[int, ...]], n_obs_steps: int) -> None:
@@ -177,26 +209,30 @@ class ObsEncoder(nn.Module):
             self.image_encoders = nn.ModuleDict({"shared": ImageEncoder(cfg)})
         else:
             self.image_encoders = nn.ModuleDict({camera_of(k): ImageEncoder(cfg) for k in self.image_keys})
-        width = sum(e.out_dim for e in self.state_encoders.values()) + cfg.image_out * len(self.image_keys)
-        self.step_dim = width
-        self.out_dim = width * n_obs_steps
+        self.image_obs_steps = cfg.image_obs_steps or n_obs_steps
+        state_width = sum(e.out_dim for e in self.state_encoders.values())
+        image_width = cfg.image_out * len(self.image_keys)
+        self.step_dim = state_width + image_width
+        self.out_dim = state_width * n_obs_steps + image_width * self.image_obs_steps
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Normalized obs window -> (B, out_dim)."""
-        feats = []
+        feats = []  # (B, T_k, width) per key
         for k in self.state_keys:
             x = obs[k]
             b, t = x.shape[:2]
             feats.append(self.state_encoders[k](x.reshape(b * t, -1)).reshape(b, t, -1))
+        ti = self.image_obs_steps
         if self.image_keys:
             if self.shared:
-                frames = torch.cat([obs[k].flatten(0, 1) for k in self.image_keys], dim=0)
+                frames = torch.cat([obs[k][:, -ti:].flatten(0, 1) for k in self.image_keys], dim=0)
                 out = self.image_encoders["shared"](frames)
-                b, t = obs[self.image_keys[0]].shape[:2]
-                feats.extend(o.reshape(b, t, -1) for o in out.chunk(len(self.image_keys), dim=0))
+                b = obs[self.image_keys[0]].shape[0]
+                feats.extend(o.reshape(b, ti, -1) for o in out.chunk(len(self.image_keys), dim=0))
             else:
                 for k in self.image_keys:
-                    x = obs[k]
-                    b, t = x.shape[:2]
-                    feats.append(self.image_encoders[camera_of(k)](x.flatten(0, 1)).reshape(b, t, -1))
-        return torch.cat(feats, dim=-1).flatten(1)
+                    x = obs[k][:, -ti:]
+                    feats.append(self.image_encoders[camera_of(k)](x.flatten(0, 1)).reshape(x.shape[0], ti, -1))
+        if ti == self.n_obs_steps:  # time-major, as checkpoints written before image_obs_steps expect
+            return torch.cat(feats, dim=-1).flatten(1)
+        return torch.cat([f.flatten(1) for f in feats], dim=-1)

@@ -9,7 +9,7 @@ every dotted override (`--train.steps=2000`) in `robot train --help` without
 slowing `robot --help`; `run_training` imports the trainer when called.
 
 Usage:
-    cfg = load_pipeline("configs/pipelines/so101_lift_flow.yaml", ["train.steps=200"])
+    cfg = load_pipeline("configs/pipelines/so101_lift_flow.yaml", ["train.steps=200"])  # cameras + joints
 """
 
 from __future__ import annotations
@@ -129,6 +129,34 @@ def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     return to_dict(cfg)
 
 
+HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "image_backbone": "resnet",
+    "image_size": 0,
+    "image_obs_steps": 0,
+    "mlp_hidden": 512,
+    "mlp_layers": 3,
+}
+"""Options added after results were recorded, at the default that reproduces the old model.
+
+`config_hash` leaves a field of these names out while it holds this value, so
+adding an option does not mark every recorded figure stale; set to anything
+else, it counts. Add a new policy option here only with its backward-compatible default.
+"""
+
+
+def _drop_neutral_defaults(node: Any) -> Any:
+    """`node` (nested dicts/lists) without the HASH_NEUTRAL_DEFAULTS fields at their neutral value."""
+    if isinstance(node, dict):
+        return {
+            k: _drop_neutral_defaults(v)
+            for k, v in node.items()
+            if not (k in HASH_NEUTRAL_DEFAULTS and v == HASH_NEUTRAL_DEFAULTS[k])
+        }
+    if isinstance(node, list):
+        return [_drop_neutral_defaults(v) for v in node]
+    return node
+
+
 def config_hash(cfg: Any) -> str:
     """SHA-256 (16 hex digits) of a resolved config, to tell which preset version a result came from.
 
@@ -140,7 +168,7 @@ def config_hash(cfg: Any) -> str:
     import hashlib
     import json
 
-    plain = to_dict(cfg)
+    plain = _drop_neutral_defaults(to_dict(cfg))
     if isinstance(cfg, PipelineConfig):
         plain["data"].pop("path", None)
     blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)

@@ -79,7 +79,17 @@ def test_results_match_current_presets_or_are_listed_stale(path):
 
 
 def test_hash_changes_with_the_config_and_ignores_the_data_path():
-    base = load_pipeline("so101_lift_flow")
-    assert config_hash(base) == config_hash(load_pipeline("so101_lift_flow", ["data.path=/elsewhere.zarr"]))
-    assert config_hash(base) != config_hash(load_pipeline("so101_lift_flow", ["eval.settle_ticks=0"]))
-    assert config_hash(base) != config_hash(load_pipeline("so101_lift_flow", ["policy.horizon=8"]))
+    base = load_pipeline("so101_lift_flow_privileged")
+    assert config_hash(base) == config_hash(load_pipeline("so101_lift_flow_privileged", ["data.path=/elsewhere.zarr"]))
+    assert config_hash(base) != config_hash(load_pipeline("so101_lift_flow_privileged", ["eval.settle_ticks=0"]))
+    assert config_hash(base) != config_hash(load_pipeline("so101_lift_flow_privileged", ["policy.horizon=8"]))
+
+
+def test_new_options_at_their_neutral_default_leave_the_hash_alone():
+    """Adding an option must not stale every figure; using it must change the hash."""
+    from policies.pipeline import HASH_NEUTRAL_DEFAULTS
+
+    base = load_pipeline("so101_lift_flow_privileged")
+    explicit = [f"policy.encoder.{k}={v}" for k, v in HASH_NEUTRAL_DEFAULTS.items() if k.startswith("image_")]
+    assert config_hash(base) == config_hash(load_pipeline("so101_lift_flow_privileged", explicit))
+    assert config_hash(base) != config_hash(load_pipeline("so101_lift_flow_privileged", ["policy.encoder.image_size=48"]))

@@ -10,15 +10,18 @@ from policies.config import HeadConfig
 from policies.heads.base import DenoiserNet, GenerativeHead
 from policies.heads.diffusion import DiffusionHead
 from policies.heads.flow import FlowHead
+from policies.heads.mlp import MLPDenoiser
 from policies.heads.transformer import TransformerDenoiser
 from policies.heads.unet import ConditionalUnet1D
 
 HEADS: dict[str, type[GenerativeHead]] = {"diffusion": DiffusionHead, "flow": FlowHead}
-NETWORKS: dict[str, type[DenoiserNet]] = {"unet": ConditionalUnet1D, "transformer": TransformerDenoiser}
+NETWORKS: dict[str, type[DenoiserNet]] = {
+    "unet": ConditionalUnet1D, "transformer": TransformerDenoiser, "mlp": MLPDenoiser
+}
 
 
 def make_network(cfg: HeadConfig, network: str, action_dim: int, horizon: int, cond_dim: int) -> DenoiserNet:
-    """The denoiser `network` ("unet" or "transformer") for (horizon, action_dim) chunks."""
+    """The denoiser `network` ("unet", "transformer" or "mlp") for (horizon, action_dim) chunks."""
     if network == "unet":
         return ConditionalUnet1D(
             action_dim, cond_dim, cfg.unet_down_dims, cfg.kernel_size, cfg.n_groups, cfg.time_embed_dim
@@ -27,6 +30,8 @@ def make_network(cfg: HeadConfig, network: str, action_dim: int, horizon: int, c
         return TransformerDenoiser(
             action_dim, horizon, cond_dim, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.time_embed_dim
         )
+    if network == "mlp":
+        return MLPDenoiser(action_dim, horizon, cond_dim, cfg.mlp_hidden, cfg.mlp_layers, cfg.time_embed_dim)
     raise KeyError(f"unknown head.network {network!r}; registered: {', '.join(sorted(NETWORKS))}")
 
 

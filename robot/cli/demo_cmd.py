@@ -1,6 +1,6 @@
 """`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim, deploy it on the twin.
 
-    robot demo                                  # so101_lift, flow policy, 200 demos, the preset's steps
+    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
     robot demo --train.batch_size=128 --eval.inference_steps=4    # any pipeline key (--help lists them)
@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     video_size = parse_video_size(args.video_size)
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
+    if policy_preset is not None:  # another family on the task's preset: keep the task's observations
+        keys = load_pipeline(preset).policy.obs_keys  # (a policy preset reads state only, cube-blind here)
+        overrides.append(f"policy.obs_keys=[{','.join(keys)}]")
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
     overrides += list(getattr(args, OVERRIDES_DEST, []))

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from policies.config import EncoderConfig
-from policies.encoders import ImageEncoder, ObsEncoder, SpatialSoftmax, crop_images
+from policies.config import EncoderConfig, PolicyConfig
+from policies.encoders import (
+    ImageEncoder,
+    ObsEncoder,
+    ResNet18Backbone,
+    SpatialSoftmax,
+    crop_images,
+)
 from policies.normalize import Normalizer
+from robot.config import ConfigError
 
 CFG = EncoderConfig(image_channels=(8, 16), state_hidden=(16,), state_out=8, num_keypoints=4, image_out=12)
 
@@ -87,3 +94,51 @@ def test_normalizer_modes_and_guards():
         Normalizer("state", {"min": np.zeros(2)}, "min_max")
     with pytest.raises(ValueError, match="NaN"):
         Normalizer("state", {**stats, "max": np.array([np.nan, 1.0])}, "min_max")
+
+
+def test_images_at_to1_use_only_the_newest_frame_and_state_keeps_its_history():
+    keys = ("state", "images.front")
+    shapes = {"state": (3,), "images.front": (24, 24, 3)}
+    cfg = EncoderConfig(**{**CFG.__dict__, "image_obs_steps": 1})
+    enc = ObsEncoder(cfg, keys, shapes, n_obs_steps=2).eval()
+    assert enc.out_dim == 2 * 8 + 1 * 12
+    torch.manual_seed(0)
+    obs = {"state": torch.randn(2, 2, 3), "images.front": torch.randint(0, 256, (2, 2, 24, 24, 3), dtype=torch.uint8)}
+    out = enc(obs)
+    assert out.shape == (2, enc.out_dim)
+    other = dict(obs, **{"images.front": obs["images.front"].clone()})
+    other["images.front"][:, 0] = 0  # the older frame is never read
+    assert torch.equal(enc(other), out)
+    other["images.front"][:, 1] = 0
+    assert not torch.equal(enc(other), out)
+    other["state"] = obs["state"].clone()
+    other["state"][:, 0] += 1.0  # the state's older step is
+    assert not torch.equal(enc(dict(obs, state=other["state"])), out)
+    with pytest.raises(ConfigError, match="image_obs_steps"):
+        PolicyConfig.from_config({"n_obs_steps": 1, "encoder": {"image_obs_steps": 2}})
+
+
+def test_time_major_layout_is_kept_when_every_frame_is_encoded():
+    """Checkpoints written before image_obs_steps expect (t0: state, image; t1: state, image)."""
+    keys = ("state", "images.front")
+    enc = ObsEncoder(CFG, keys, {"state": (3,), "images.front": (24, 24, 3)}, n_obs_steps=2).eval()
+    obs = {"state": torch.randn(2, 2, 3), "images.front": torch.randint(0, 256, (2, 2, 24, 24, 3), dtype=torch.uint8)}
+    out = enc(obs)
+    state_t1 = enc.state_encoders["state"](obs["state"][:, 1])
+    torch.testing.assert_close(out[:, 20:28], state_t1)
+
+
+def test_resize_in_the_encoder_and_the_resnet18_reference():
+    frames = torch.randint(0, 256, (2, 40, 40, 3), dtype=torch.uint8)
+    small = ImageEncoder(EncoderConfig(**{**CFG.__dict__, "image_size": 16, "crop_ratio": 1.0})).eval()
+    seen = []
+    small.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+    assert small(frames).shape == (2, 12)
+    assert seen == [(2, 3, 16, 16)]
+    ref = ResNet18Backbone()
+    assert ref(torch.zeros(1, 3, 64, 64)).shape == (1, 512, 2, 2)
+    assert 11.0 < sum(p.numel() for p in ref.parameters()) / 1e6 < 11.3  # ResNet-18's conv trunk
+    enc = ImageEncoder(EncoderConfig(image_backbone="resnet18", num_keypoints=4, image_out=8))
+    assert enc(frames).shape == (2, 8)
+    with pytest.raises(ConfigError, match="image_size"):
+        EncoderConfig(image_size=4)

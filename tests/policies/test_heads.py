@@ -13,7 +13,7 @@ from policies.heads.flow import TIME_SCALE, FlowHead
 
 B, TA, DA, DC = 3, 8, 2, 6
 HEAD = HeadConfig(unet_down_dims=(16, 32), d_model=32, n_layers=1, n_heads=2, time_embed_dim=16,
-                  num_train_timesteps=100, inference_steps=4)
+                  mlp_hidden=32, mlp_layers=1, num_train_timesteps=100, inference_steps=4)
 
 
 class IdealNet(DenoiserNet):
@@ -68,7 +68,7 @@ def test_flow_time_sampling_distributions():
 
 
 @pytest.mark.parametrize("kind", ["diffusion", "flow"])
-@pytest.mark.parametrize("network", ["unet", "transformer"])
+@pytest.mark.parametrize("network", ["unet", "transformer", "mlp"])
 def test_heads_shapes_and_batch_independence(kind, network):
     torch.manual_seed(0)
     head = make_head(kind, HEAD, DA, TA, DC, network=network).eval()
@@ -90,6 +90,9 @@ def test_transformer_takes_tokens_and_unet_rejects_them():
     unet = make_head("flow", HEAD, DA, TA, DC, network="unet")
     with pytest.raises(ValueError, match=r"global condition \(B, Dc\)"):
         unet.sample(tokens, steps=2)
+    mlp = make_head("flow", HEAD, DA, TA, DC, network="mlp")
+    with pytest.raises(ValueError, match=r"global condition \(B, Dc\)"):
+        mlp.sample(tokens, steps=2)
     with pytest.raises(KeyError, match="registered"):
         make_head("gan", HEAD, DA, TA, DC)
 
@@ -117,3 +120,13 @@ def test_gemm_convolutions_match_the_native_ones():
             ref = torch.nn.Conv1d(c, 2 * c, k, s, p)
             ref.load_state_dict(conv.state_dict())
             torch.testing.assert_close(conv(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+def test_mlp_denoiser_splits_its_input_layer_exactly():
+    """prepare(cond) + step(x, t) equals one linear layer on concat(chunk, time features, cond)."""
+    torch.manual_seed(0)
+    net = make_head("flow", HEAD, DA, TA, DC, network="mlp").net
+    x, t, cond = torch.randn(B, TA, DA), torch.rand(B) * TIME_SCALE, torch.randn(B, DC)
+    w = torch.cat([net.x_in.weight, net.t_in.weight, net.cond_in.weight], dim=1)
+    h = torch.cat([x.reshape(B, -1), net.time_embed(t), cond], dim=1) @ w.t() + net.x_in.bias
+    torch.testing.assert_close(net.step(x, t, net.prepare(cond)), net.out(net.blocks(h)).view(B, TA, DA))

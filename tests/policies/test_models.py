@@ -26,9 +26,9 @@ TINY = {
     "n_obs_steps": TO,
     "encoder": {"image_channels": [8, 16], "state_hidden": [32], "state_out": 16, "num_keypoints": 8, "image_out": 16},
     "head": {"unet_down_dims": [32, 64], "d_model": 32, "n_layers": 1, "n_heads": 2, "time_embed_dim": 32,
-             "num_train_timesteps": 50, "inference_steps": 5},
+             "mlp_hidden": 64, "mlp_layers": 1, "num_train_timesteps": 50, "inference_steps": 5},
 }
-FAMILIES = [("diffusion", "unet"), ("diffusion", "transformer"), ("flow", "unet"), ("flow", "transformer")]
+FAMILIES = [(kind, net) for kind in ("diffusion", "flow") for net in ("unet", "transformer", "mlp")]
 
 
 def stats() -> dict[str, dict[str, np.ndarray]]:

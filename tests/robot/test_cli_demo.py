@@ -18,7 +18,7 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     args = ["demo", "--episodes", "2", "--steps", "2", "--eval.episodes=2", "--envs", "2", "--videos", "1",
             "--eval-max-steps", "12", "--deploy-episodes", "1", "--deploy-max-steps", "8", "--threads", "1",
             "--out", str(out), "--no-progress", "--eval.every=0", "--train.batch_size=8",
-            "--set", "policy.head.unet_down_dims=[16,32,64]"]  # --set: the older spelling, still accepted
+            "--set", "policy.head.mlp_hidden=32", "--policy.encoder.image_channels=[8,16]"]  # --set: the older spelling, still accepted
     assert main(args) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
