@@ -193,3 +193,36 @@ def test_grounded_vla_follows_the_colour_word_and_the_goal_word():
         right[key] = (dist.argmin(dim=-1) == want).float().mean().item()
     assert min(right.values()) >= 0.8, right
     assert policy.encoder.last_pointer.shape == (n, 2, 4)
+
+
+@pytest.mark.parametrize("preset", ["so101_multi_vla", "so101_multi_vla_privileged"])
+def test_so101_multi_presets_build_grounded_tokens_and_step_the_real_env(preset):
+    # The deployable preset reads joints + front + wrist cameras (patch tokens); the control reads
+    # privileged state, grouped into proprio, red, green, blue and bowl tokens by the spec's names.
+    from policies.pipeline import load_pipeline
+    from sim.registry import make_env
+
+    small = ["policy.head.d_model=32", "policy.head.n_layers=1", "policy.head.inference_steps=2",
+             "policy.vla.d_model=32", "policy.vla.n_layers=1", "policy.encoder.image_channels=[8,16]"]
+    cfg = load_pipeline(preset, small)
+    env = make_env(cfg.task.name, **cfg.task.env)
+    bs = env.body_spec
+    ds = bs.observations["state"].shape[0]
+    lo, hi = np.asarray(bs.action_low, np.float64), np.asarray(bs.action_high, np.float64)
+    stats = {"state": {"min": -np.ones(ds), "max": np.ones(ds)}, "action": {"min": lo, "max": hi}}
+    policy = make_policy(cfg.policy, build_spec(cfg.policy, bs.observations, bs.action.shape[0], bs.fps), stats)
+    groups = [name for _, name, _, _ in policy.encoder.groups]
+    cams = [k for k in cfg.policy.obs_keys if k.startswith("images.")]
+    if cams:
+        assert groups == ["proprio"] and cams == ["images.front", "images.wrist"]
+        assert not env.config.privileged_state
+    else:
+        assert groups == ["proprio", "red", "green", "blue", "bowl"]
+    obs, _ = env.reset(seed=0)
+    batch = {k: np.asarray(obs[k])[None, None] for k in cfg.policy.obs_keys}
+    chunk = policy.predict_chunk({**batch, "instruction": [obs["instruction"]]})
+    assert policy.encoder.last_pointer.shape[-1] == len(groups) + 16 * len(cams)
+    for action in chunk[0, : cfg.policy.n_action_steps].numpy():
+        obs, reward, *_ = env.step(action)
+        assert np.isfinite(obs["state"]).all() and np.isfinite(reward)
+    env.close()
