@@ -226,3 +226,13 @@ def test_so101_multi_presets_build_grounded_tokens_and_step_the_real_env(preset)
         obs, reward, *_ = env.step(action)
         assert np.isfinite(obs["state"]).all() and np.isfinite(reward)
     env.close()
+
+
+def test_grounding_options_change_the_config_hash_only_when_set():
+    # Figures measured before the options existed keep their hash; setting one marks them stale.
+    from policies.pipeline import config_hash, load_pipeline
+
+    base = config_hash(load_pipeline("so101_lift_flow"))
+    assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=2"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.grounding=true"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=3"]))
