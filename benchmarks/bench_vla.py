@@ -68,6 +68,7 @@ def main() -> int:
     import torch
 
     from policies.pipeline import load_pipeline
+    from policies.plots import read_csv
 
     torch.set_num_threads(args.threads)
     path = Path(args.results)
@@ -82,6 +83,12 @@ def main() -> int:
         env = dict(load_pipeline(record["preset"], record["overrides"]).task.env)
         for split, res in record["results"].items():
             res["breakdown"] = breakdown(task, {**env, **splits[split]}, res.pop("per_episode"))
+        # every session of a resumed run: per-step times of each logged interval x its steps
+        rows = {int(r["step"]): r for r in read_csv(Path(args.out) / name / "train" / "metrics.csv")}
+        steps = sorted(rows)
+        record["train_minutes_all_sessions"] = sum(
+            (s - prev) * (rows[s]["step_time_s"] + rows[s]["data_time_s"]) for prev, s in zip([0, *steps[:-1]], steps, strict=True)
+        ) / 60.0
         record["total_minutes"] = (time.perf_counter() - t0) / 60.0
         report["suites"][name] = record
         print(f"{name}: {json.dumps({s: r['success_rate'] for s, r in record['results'].items()})}", file=sys.stderr)

@@ -40,8 +40,9 @@ LIFT, PLACE = "pick up the {c} cube", "put the {c} cube in the bowl"
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_vla_probe.json"
 
 
-def act(policy, env, obs: dict, text: str, ticks: int, log: list | None = None) -> dict:
-    """Run `policy` closed loop under instruction `text` for `ticks` ticks; returns the last obs."""
+def act(policy, env, obs: dict, text: str, ticks: int, log: list | None = None, until=None) -> dict:
+    """Run `policy` closed loop (chunks of Te actions, as deployed) under instruction `text` for
+    `ticks` ticks or until `until()` holds; returns the last obs (actions appended to `log`)."""
     import torch
 
     te = policy.spec.n_action_steps
@@ -55,8 +56,8 @@ def act(policy, env, obs: dict, text: str, ticks: int, log: list | None = None) 
             if log is not None:
                 log.append(a)
             done += 1
-            if done >= ticks:
-                break
+            if done >= ticks or (until is not None and until()):
+                return obs
     return obs
 
 
@@ -95,14 +96,15 @@ def goal_probe(policy, env, seeds: list[int], max_pick: int, ticks: int, grasp_h
         cube = f"cube_{c}"
         torch.manual_seed(seed)
         log: list = []
-        t = 0
-        while t < max_pick and env.body_pos(cube)[2] - h < grasp_height:
-            obs = act(policy, env, obs, LIFT.format(c=c), 1, log)
-            t += 1
-        if env.body_pos(cube)[2] - h < grasp_height:
+
+        def lifted() -> bool:
+            return env.body_pos(cube)[2] - h >= grasp_height and env.grasping(cube)  # noqa: B023
+
+        obs = act(policy, env, obs, LIFT.format(c=c), max_pick, log, until=lifted)
+        if not lifted():
             rows.append({"seed": seed, "grasped": False})
             continue
-        row = {"seed": seed, "grasped": True, "grasp_tick": t}
+        row = {"seed": seed, "grasped": True, "grasp_tick": len(log)}
         for goal, text in (("lift", LIFT), ("place", PLACE)):
             env.reset(seed=seed)
             for a in log:  # replay to the same grasped state
