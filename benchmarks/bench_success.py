@@ -56,9 +56,10 @@ def collect(task: str, n: int, path: Path, env: dict) -> float:
 
 
 def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, out: Path, threads: int,
-              per_episode: bool = False) -> dict:
+              per_episode: bool = False, extra: tuple[str, ...] = ()) -> dict:
     """Collect, train, evaluate one suite; returns its JSON record (per_episode: keep each split's
-    per-episode records under "per_episode", for breakdowns such as benchmarks/bench_vla.py's)."""
+    per-episode records under "per_episode", for breakdowns such as benchmarks/bench_vla.py's;
+    extra: further `key=value` preset overrides, recorded with the others)."""
     import dataclasses
 
     from data import EpisodeStore
@@ -72,7 +73,7 @@ def run_suite(name: str, demos: int | None, steps: int | None, episodes: int, ou
     n_demos, n_steps = demos or n_demos, steps or n_steps
     run_dir = out / name
     store = run_dir / "demos.zarr"
-    overrides = [f"train.steps={n_steps}", f"train.num_threads={threads}", "eval.every=0"]
+    overrides = [f"train.steps={n_steps}", f"train.num_threads={threads}", "eval.every=0", *extra]
     cfg = load_pipeline(preset, [*overrides, f"data.path={store}"])
     collect_min = collect(task, n_demos, store, cfg.task.env)
     train_dir = run_dir / "train"

@@ -9,6 +9,7 @@ task with the episode's seed (the draw of goal and colour is seeded).
 
     python benchmarks/bench_vla.py --suite vla_privileged --episodes 100
     python benchmarks/bench_vla.py --suite vla --steps 3000      # cameras: ~1 s/step on one CPU thread
+    python benchmarks/bench_vla.py --out runs/bench_vla_to2 --set policy.n_obs_steps=2   # a variant
 
 Writes benchmarks/results/bench_vla.json (suites already there and not rerun
 are kept). Target (the issue's): >= 80% for every split, goal and colour.
@@ -64,6 +65,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core box is shared)")
     parser.add_argument("--out", default="runs/bench_vla", help="work folder (stores, runs)")
     parser.add_argument("--results", default=str(RESULTS), help="JSON to write (merged by suite)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra preset override (repeatable); the record is keyed `<suite>+<overrides>`")
     args = parser.parse_args()
     import torch
 
@@ -78,7 +81,7 @@ def main() -> int:
     for name in args.suite or ["vla_privileged"]:
         t0 = time.perf_counter()
         record = run_suite(name, args.demos, args.steps, args.episodes, Path(args.out), args.threads,
-                           per_episode=True)
+                           per_episode=True, extra=tuple(args.set))
         task, splits = SUITES[name][0], SUITES[name][4]
         env = dict(load_pipeline(record["preset"], record["overrides"]).task.env)
         for split, res in record["results"].items():
@@ -90,7 +93,7 @@ def main() -> int:
             (s - prev) * (rows[s]["step_time_s"] + rows[s]["data_time_s"]) for prev, s in zip([0, *steps[:-1]], steps, strict=True)
         ) / 60.0
         record["total_minutes"] = (time.perf_counter() - t0) / 60.0
-        report["suites"][name] = record
+        report["suites"]["+".join([name, *args.set])] = record
         print(f"{name}: {json.dumps({s: r['success_rate'] for s, r in record['results'].items()})}", file=sys.stderr)
     write_results(report, path)
     return 0
