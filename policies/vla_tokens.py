@@ -93,7 +93,7 @@ class GroundedTrunk(nn.Module):
         self.image_proj = nn.ModuleDict({c: nn.Linear(ecfg.image_channels[-1], d) for c in cams})
         n_ctx = self.to * (len(self.groups) + len(self.image_keys) * self.grid**2)
         self.n_queries = vcfg.language_queries
-        self.ctx_slots = nn.Parameter(torch.randn(1, n_ctx, d) * 0.02)  # identity of each object / patch token
+        self.ctx_slots = nn.Parameter(torch.randn(1, n_ctx, d) * vcfg.slot_init)  # each token's identity
         self.lead_slots = nn.Parameter(torch.randn(1, 1 + self.n_queries, d) * 0.02)
         # language: standardized embedding -> token, query tokens, and z for FiLM
         self.lang_norm = nn.BatchNorm1d(lang_dim, affine=False)

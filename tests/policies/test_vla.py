@@ -236,3 +236,5 @@ def test_grounding_options_change_the_config_hash_only_when_set():
     assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=2"]))
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.grounding=true"]))
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=3"]))
+    assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=0.02"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=1.0"]))
