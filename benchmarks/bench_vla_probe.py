@@ -1,9 +1,9 @@
 """Probe of a trained so101_multi VLA: does its motion follow the colour word and the goal word?
 
-Colour: on one layout, the same start state is rolled out for `--colour-ticks`
-ticks (the first chunks) under "pick up the {red, green, blue} cube"; the probe
-records which cube the gripper's xy approached most (largest drop of its xy
-distance). Swapping the colour word must send the motion to the other cube.
+Colour: on one layout, the same start state is rolled out under "pick up the
+{red, green, blue} cube" until a cube is grasped (at most `--colour-ticks`
+ticks); the probe records which cube was grasped (else the cube nearest to the
+gripper in xy). Swapping the colour word must send the motion to the other cube.
 
 Goal: the named cube is picked under a lift phrasing until it is `grasp_height`
 above the table; then the same state (replayed: the sim is deterministic for
@@ -13,7 +13,7 @@ towards the bowl, lift must keep it where it is (post-grasp motion follows the
 goal word).
 
     python benchmarks/bench_vla_probe.py                        # suite vla_privileged of bench_vla.py
-    python benchmarks/bench_vla_probe.py --suite vla --layouts 20
+    python benchmarks/bench_vla_probe.py --suite vla --layouts 20   # the camera preset, once trained
 
 Needs the run of `benchmarks/bench_vla.py --suite <suite>` (its checkpoint in
 runs/bench_vla/<suite>/train). Writes benchmarks/results/bench_vla_probe.json.
@@ -62,24 +62,33 @@ def act(policy, env, obs: dict, text: str, ticks: int, log: list | None = None, 
 
 
 def colour_probe(policy, env, seeds: list[int], ticks: int) -> dict:
-    """Per layout and colour: which cube the gripper's xy approached most."""
+    """Per layout and colour word: the cube the gripper grasps first (else the one nearest to it in xy)."""
     import torch
 
     colours = env.config.colors
-    hits, rows = 0, []
+    hits, grasped_named, grasped_other, rows = 0, 0, 0, []
     for seed in seeds:
         picked = {}
         for c in colours:
             torch.manual_seed(seed)
             obs = env.reset(seed=seed)[0]
-            start = {k: np.linalg.norm(env.ee_pos[:2] - env.body_pos(f"cube_{k}")[:2]) for k in colours}
-            act(policy, env, obs, LIFT.format(c=c), ticks)
-            drop = {k: start[k] - np.linalg.norm(env.ee_pos[:2] - env.body_pos(f"cube_{k}")[:2]) for k in colours}
-            picked[c] = max(drop, key=drop.get)
+
+            def held() -> list[str]:
+                return [k for k in colours if env.grasping(f"cube_{k}")]  # noqa: B023
+
+            act(policy, env, obs, LIFT.format(c=c), ticks, until=lambda: bool(held()))
+            if held():
+                picked[c] = held()[0]
+                grasped_named += picked[c] == c
+                grasped_other += picked[c] != c
+            else:
+                dist = {k: np.linalg.norm(env.ee_pos[:2] - env.body_pos(f"cube_{k}")[:2]) for k in colours}
+                picked[c] = min(dist, key=dist.get)
             hits += picked[c] == c
         rows.append({"seed": seed, "picked": picked})
     n = len(seeds) * len(colours)
-    return {"rollouts": n, "heads_to_named_cube": hits, "rate": hits / n,
+    return {"rollouts": n, "ticks": ticks, "heads_to_named_cube": hits, "rate": hits / n,
+            "grasped_named_cube": grasped_named, "grasped_other_cube": grasped_other,
             "layouts_all_three_distinct": sum(len(set(r["picked"].values())) == len(colours) for r in rows),
             "chance": 1 / len(colours), "per_layout": rows}
 
@@ -132,7 +141,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bench_vla", help="bench_vla.py's work folder")
     parser.add_argument("--steps", type=int, help="the --steps bench_vla.py trained with (default the suite's)")
     parser.add_argument("--layouts", type=int, default=30, help="unseen layouts (seeds) per probe")
-    parser.add_argument("--colour-ticks", type=int, default=40)
+    parser.add_argument("--colour-ticks", type=int, default=150)
     parser.add_argument("--goal-ticks", type=int, default=60)
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
