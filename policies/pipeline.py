@@ -130,31 +130,19 @@ def pipeline_to_dict(cfg: PipelineConfig) -> dict[str, Any]:
 
 
 HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
-    "image_backbone": "resnet",
-    "image_size": 0,
-    "image_obs_steps": 0,
-    "mlp_hidden": 512,
-    "mlp_layers": 3,
+    "encoder.image_backbone": "resnet",
+    "encoder.image_size": 0,
+    "encoder.image_obs_steps": 0,
+    "head.mlp_hidden": 512,
+    "head.mlp_layers": 3,
+    "vla.grounding": False,
+    "vla.language_queries": 2,
+    "vla.slot_init": 0.02,
 }
-"""Options added after results were recorded, at the default that reproduces the old model.
-
-`config_hash` leaves a field of these names out while it holds this value, so
-adding an option does not mark every recorded figure stale; set to anything
-else, it counts. Add a new policy option here only with its backward-compatible default.
-"""
-
-
-def _drop_neutral_defaults(node: Any) -> Any:
-    """`node` (nested dicts/lists) without the HASH_NEUTRAL_DEFAULTS fields at their neutral value."""
-    if isinstance(node, dict):
-        return {
-            k: _drop_neutral_defaults(v)
-            for k, v in node.items()
-            if not (k in HASH_NEUTRAL_DEFAULTS and v == HASH_NEUTRAL_DEFAULTS[k])
-        }
-    if isinstance(node, list):
-        return [_drop_neutral_defaults(v) for v in node]
-    return node
+"""Policy options (`section.name` under `policy`) added after figures were recorded, at the default
+that reproduces the old model: `config_hash` leaves such a field out while it holds this value, so
+adding an option does not mark every recorded figure stale; set to anything else, it counts. Add a
+new policy option here only with its backward-compatible default."""
 
 
 def config_hash(cfg: Any) -> str:
@@ -164,13 +152,19 @@ def config_hash(cfg: Any) -> str:
     preset and overrides hash the same on every machine. Benchmarks store it next
     to their figures; `tests/test_results_fresh.py` recomputes it from the current
     presets and fails when a figure's config has changed since it was measured.
+    Options of HASH_NEUTRAL_DEFAULTS at their default are left out too.
     """
     import hashlib
     import json
 
-    plain = _drop_neutral_defaults(to_dict(cfg))
+    plain = to_dict(cfg)
     if isinstance(cfg, PipelineConfig):
         plain["data"].pop("path", None)
+    policy = plain.get("policy", {}) if isinstance(cfg, PipelineConfig) else plain
+    for dotted, default in HASH_NEUTRAL_DEFAULTS.items():
+        section, name = dotted.split(".")
+        if isinstance(policy, dict) and policy.get(section, {}).get(name, default) == default:
+            policy.get(section, {}).pop(name, None)
     blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

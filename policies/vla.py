@@ -14,6 +14,11 @@ action expert's cross-attention memory carries the instruction in every token
 and the state tokens cannot stand in for it. The trunk runs once per chunk; only the action expert runs
 per Euler step (its cross-attention keys/values are cached, see
 `heads/transformer.py`).
+
+With `vla.grounding` (the so101_multi presets) the trunk is instead the
+`GroundedTrunk` of `policies/vla_tokens.py`: one token per object (state grouped
+by the spec's feature names) and per image patch, and language query tokens
+that cross-attend over them as pointers for the colour and the goal.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from policies.encoders import ResNetBackbone, StateEncoder, crop_images, images_
 from policies.heads import GenerativeHead, make_head
 from policies.language import SentenceEncoder
 from policies.policy import GenerativePolicy, module_name
+from policies.vla_tokens import GroundedTrunk
 from robot.keys import camera_of
 
 
@@ -118,7 +124,8 @@ class VLAPolicy(GenerativePolicy):
         vcfg = self.config.vla
         # Not a registered submodule: frozen, shipped by a package, never checkpointed.
         self.language = SentenceEncoder(vcfg.language_model, vcfg.language_device)
-        self.encoder = VLATrunk(self, self.language.dim)
+        trunk = GroundedTrunk if vcfg.grounding else VLATrunk
+        self.encoder = trunk(self, self.language.dim)
         return vcfg.d_model
 
     def _build_head(self) -> GenerativeHead:

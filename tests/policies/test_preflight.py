@@ -20,17 +20,10 @@ from robot.cli import main
 PRESETS = sorted(p.stem for p in (CONFIG_DIR / "pipelines").glob("*.yaml"))
 LOW_DIM_BY_NAME = {"pusht_flow": "the classic low-dim PushT benchmark, named in benchmarks/results/bench_success.json"}
 """Presets on privileged state that keep a name without `_privileged`, and why."""
-CONVERTED_ON_OTHER_BRANCHES = {
-    "so101_lift_flow": "becomes the camera preset on branch `fast` (issue 10); remove this entry when merged",
-    "so101_multi_vla": "becomes the camera preset on branch `vla` (issue 10); remove this entry when merged",
-}
-"""Presets another branch turns deployable; strict xfail, so the merge that fixes them must drop the entry."""
 
 
 def _deployable_params() -> list:
-    names = [n for n in PRESETS if not n.endswith("_privileged") and n not in LOW_DIM_BY_NAME]
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=CONVERTED_ON_OTHER_BRANCHES[n]))
-            if n in CONVERTED_ON_OTHER_BRANCHES else n for n in names]
+    return [n for n in PRESETS if not n.endswith("_privileged") and n not in LOW_DIM_BY_NAME]
 
 TINY = ["--policy.horizon=8", "--policy.n_action_steps=4", "--policy.encoder.state_hidden=[16]",
         "--policy.encoder.state_out=16", "--policy.head.unet_down_dims=[16,32]", "--policy.head.time_embed_dim=16",

@@ -128,3 +128,113 @@ def test_language_film_separates_instructions_differing_in_one_colour_word(tmp_p
     policy.train()
     one = {k: v[:1] for k, v in batch.items()}
     policy.compute_loss(one)[0].backward()
+
+
+# -- grounding: object tokens from the spec's feature names, language queries that point at them ------------
+
+GROUND_NAMES = ("j1", "j2", "red_x", "red_y", "green_x", "green_y", "bowl_x", "bowl_y")
+GROUND_CFG = {
+    "kind": "vla", "n_obs_steps": 1, "horizon": 4, "n_action_steps": 2, "obs_keys": ["state"],
+    "head": {"d_model": 32, "n_layers": 1, "n_heads": 2, "time_embed_dim": 16, "inference_steps": 4},
+    "vla": {"d_model": 32, "n_layers": 1, "n_heads": 2, "grounding": True, "language_queries": 2},
+}
+GROUND_PHRASES = {("lift", "red"): "pick up the red cube", ("lift", "green"): "pick up the green cube",
+                  ("place", "red"): "put the red cube in the bowl", ("place", "green"): "put the green cube in the bowl"}
+
+
+def grounded_batch(b: int, gen: torch.Generator, keys: list | None = None) -> tuple[dict, torch.Tensor]:
+    """Random layouts; the target is the named cube's xy (lift) or the bowl's xy (place): (obs, target (B, 2))."""
+    state = torch.rand(b, 1, len(GROUND_NAMES), generator=gen) * 2 - 1
+    keys = keys or [list(GROUND_PHRASES)[i] for i in torch.randint(0, 4, (b,), generator=gen)]
+    where = {"red": 2, "green": 4}
+    target = torch.stack([state[i, 0, 6:8] if g == "place" else state[i, 0, where[c]:where[c] + 2]
+                          for i, (g, c) in enumerate(keys)])
+    return {"state": state, "instruction": [GROUND_PHRASES[k] for k in keys]}, target
+
+
+def test_state_groups_follow_the_feature_names():
+    from policies.vla_tokens import state_groups
+
+    groups = state_groups(GROUND_NAMES, 8)
+    assert [(g, d) for g, d, _ in groups] == [("proprio", (0, 1)), ("red", (2, 3)), ("green", (4, 5)), ("bowl", (6, 7))]
+    assert groups[1][2] == groups[2][2] == groups[3][2]  # same fields: one shared projection
+    assert state_groups((), 5) == [("state", (0, 1, 2, 3, 4), "state5")]  # no names: one token
+
+
+def test_grounded_vla_follows_the_colour_word_and_the_goal_word():
+    # Only the instruction says which of three objects the chunk must head to, on layouts never seen in
+    # training: swapping the colour word must move the chunk to the other cube, the goal word to the bowl.
+    cfg = PolicyConfig.from_config(GROUND_CFG)
+    obs_spec = {"state": ArraySpec((8,), names=GROUND_NAMES)}
+    stats = {"state": {"min": -np.ones(8), "max": np.ones(8)}, "action": {"min": -np.ones(2), "max": np.ones(2)}}
+    torch.manual_seed(0)
+    policy = make_policy(cfg, build_spec(cfg, obs_spec, 2, fps=30.0), stats)
+    assert policy.encoder.n_tokens == 1 + 2 + 4
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
+    policy.train()
+    for _ in range(250):
+        obs, target = grounded_batch(64, gen)
+        actions = target[:, None, :].expand(64, 4, 2).clone()
+        loss, _ = policy.compute_loss({**obs, "action": actions, "action_is_pad": torch.zeros(64, 4, dtype=torch.bool)})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    policy.eval()
+    n = 32
+    state = torch.rand(n, 1, 8, generator=gen) * 2 - 1
+    right = {}
+    for key in GROUND_PHRASES:
+        obs = {"state": state, "instruction": [GROUND_PHRASES[key]] * n}  # the same layouts for every instruction
+        target = {"red": state[:, 0, 2:4], "green": state[:, 0, 4:6], "bowl": state[:, 0, 6:8]}
+        pred = policy.predict_chunk(obs, torch.zeros(n, 4, 2)).mean(dim=1)
+        dist = torch.stack([(pred - target[o]).norm(dim=-1) for o in ("red", "green", "bowl")], dim=-1)
+        want = 2 if key[0] == "place" else ("red", "green").index(key[1])
+        right[key] = (dist.argmin(dim=-1) == want).float().mean().item()
+    assert min(right.values()) >= 0.8, right
+    assert policy.encoder.last_pointer.shape == (n, 2, 4)
+
+
+@pytest.mark.parametrize("preset", ["so101_multi_vla", "so101_multi_vla_privileged"])
+def test_so101_multi_presets_build_grounded_tokens_and_step_the_real_env(preset):
+    # The deployable preset reads joints + front + wrist cameras (patch tokens); the control reads
+    # privileged state, grouped into proprio, red, green, blue and bowl tokens by the spec's names.
+    from policies.pipeline import load_pipeline
+    from sim.registry import make_env
+
+    small = ["policy.head.d_model=32", "policy.head.n_layers=1", "policy.head.inference_steps=2",
+             "policy.vla.d_model=32", "policy.vla.n_layers=1", "policy.encoder.image_channels=[8,16]"]
+    cfg = load_pipeline(preset, small)
+    env = make_env(cfg.task.name, **cfg.task.env)
+    bs = env.body_spec
+    ds = bs.observations["state"].shape[0]
+    lo, hi = np.asarray(bs.action_low, np.float64), np.asarray(bs.action_high, np.float64)
+    stats = {"state": {"min": -np.ones(ds), "max": np.ones(ds)}, "action": {"min": lo, "max": hi}}
+    policy = make_policy(cfg.policy, build_spec(cfg.policy, bs.observations, bs.action.shape[0], bs.fps), stats)
+    groups = [name for _, name, _, _ in policy.encoder.groups]
+    cams = [k for k in cfg.policy.obs_keys if k.startswith("images.")]
+    if cams:
+        assert groups == ["proprio"] and cams == ["images.front", "images.wrist"]
+        assert not env.config.privileged_state
+    else:
+        assert groups == ["proprio", "red", "green", "blue", "bowl"]
+    obs, _ = env.reset(seed=0)
+    batch = {k: np.asarray(obs[k])[None, None] for k in cfg.policy.obs_keys}
+    chunk = policy.predict_chunk({**batch, "instruction": [obs["instruction"]]})
+    assert policy.encoder.last_pointer.shape[-1] == len(groups) + 16 * len(cams)
+    for action in chunk[0, : cfg.policy.n_action_steps].numpy():
+        obs, reward, *_ = env.step(action)
+        assert np.isfinite(obs["state"]).all() and np.isfinite(reward)
+    env.close()
+
+
+def test_grounding_options_change_the_config_hash_only_when_set():
+    # Figures measured before the options existed keep their hash; setting one marks them stale.
+    from policies.pipeline import config_hash, load_pipeline
+
+    base = config_hash(load_pipeline("so101_lift_flow"))
+    assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=2"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.grounding=true"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=3"]))
+    assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=0.02"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=1.0"]))
