@@ -191,22 +191,6 @@ def policy_spec_from_store(store: Any, cfg: PolicyConfig) -> Any:
     )
 
 
-def check_store_task(store: Any, task: str) -> None:
-    """ConfigError when every episode of `store` was recorded on registered tasks other than `task`.
-
-    A pusht store trained under the so101_lift preset would train for an hour and
-    only fail at evaluation (different action sizes); say so before training.
-    Episodes of unregistered tasks (imported datasets name tasks in words) pass.
-    """
-    from sim.registry import ENVS
-
-    recorded = {str(m.get("task", "")) for m in store.all_meta()}
-    registered = {t for t in recorded if t in ENVS}
-    if registered and registered == recorded and task not in recorded:
-        raise ConfigError(f"data.path: {store.path} holds episodes of {', '.join(sorted(recorded))}, but the "
-                          f"config trains for task {task!r}; pass the matching --config (or --task.name=...)")
-
-
 def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
                  progress: bool = True) -> dict[str, Any]:
     """Build store, sampler, policy and evaluator from `cfg`, then train into `out_dir`.
@@ -241,7 +225,6 @@ def run_training(cfg: PipelineConfig, out_dir: str | Path, resume: bool = False,
         store = EpisodeStore.open(cfg.data.path, readonly=True)
         if store.num_episodes == 0:
             raise ConfigError(f"data.path: {cfg.data.path} holds no episodes; collect some first")
-        check_store_task(store, cfg.task.name)
         check_store(store, cfg)  # the store fits the preset's policy and task, before any step
         p = cfg.policy
         dataset = SequenceDataset(store, n_obs_steps=p.n_obs_steps, horizon=p.horizon, keys=list(p.obs_keys),
