@@ -10,7 +10,7 @@ Substitution rule (sizes only; every other flag stays as written):
     observation keys, task and windows' meaning stay);  `eval`: 1 episode in 1 env,
     1 video, at most 10 steps;  `deploy --policy`: 1 episode of at most 10 ticks;
     `demo`: 2 demos, 2 steps, 1 evaluation episode of at most 10 steps, no video,
-    TINY_MODEL through `--set`;  `data split`: a `--seed` under which the two tiny
+    one fine-tune wave (`--finetune-steps 10`), TINY_MODEL through `--set`;  `data split`: a `--seed` under which the two tiny
     episodes fall on both sides (the split is a fixed hash of each episode's random
     id: 100 demos at 0.1 leave about 10 for validation, 2 demos usually none).
 Skip rule: a line that needs hardware or a person (an interactive teleop
@@ -43,7 +43,7 @@ TINY = {
     "eval": {"--episodes": "1", "--envs": "1", "--videos": "1", "--max-steps": "10"},
     "deploy": {"--episodes": "1", "--max-steps": "10"},
     "demo": {"--episodes": "2", "--steps": "2", "--eval-episodes": "1", "--envs": "1", "--videos": "0",
-             "--eval-max-steps": "10", "--no-progress": None},
+             "--eval-max-steps": "10", "--finetune-steps": "10", "--no-progress": None},
 }
 EXPECTED_SKIPS = {
     "collect --task so101_lift --teleop keyboard": "an interactive teleop device (a person at the keyboard)",

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robot.cli.demo_finetune import add_arguments as add_finetune_arguments
 from robot.cli.overrides import OVERRIDES_DEST, add_pipeline_overrides
 from robot.cli.threads import THREADS_HELP
 
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_pipeline_overrides(parser, alias_set=True)
+    add_finetune_arguments(parser)
 
 
 def pick_preset(task: str, policy: str, config: str | None) -> tuple[str, str | None]:
@@ -87,6 +89,14 @@ def _env_opts(env: dict[str, Any]) -> list[str]:
     return out
 
 
+def _preset_name(preset: str) -> str:
+    """A shipped preset by its name (the same on every machine), any other by its path."""
+    from policies.pipeline import CONFIG_DIR
+
+    path = Path(preset)
+    return path.stem if path.parent.resolve() == (CONFIG_DIR / "pipelines").resolve() else preset
+
+
 def _stage(k: int, n: int, text: str) -> None:
     print(f"[{k}/{n}] {text}", file=sys.stderr, flush=True)
 
@@ -103,10 +113,11 @@ def run(args: argparse.Namespace) -> int:
     from data import EpisodeStore
     from policies.checkpoint import load_policy
     from policies.eval import evaluate
-    from policies.pipeline import load_pipeline, run_training
+    from policies.pipeline import config_hash, load_pipeline, run_training
     from policies.plots import plot_run
     from policies.train_state import latest_checkpoint
     from robot.cli import main as robot_main
+    from robot.cli.demo_finetune import finetune_config, run_finetune, split_overrides
     from robot.cli.demo_report import check_resumable, summary_table
     from robot.cli.eval_cmd import parse_video_size
     from robot.cli.threads import set_torch_threads
@@ -122,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         from sim.registry import env_class
 
         env_class(args.task)  # an unknown task is an error now, not after a store is created
-    if args.episodes < 1 or args.deploy_episodes < 0:
-        raise UserError("--episodes must be >= 1 and --deploy-episodes >= 0")
+    if args.episodes < 1 or args.deploy_episodes < 0 or args.finetune_steps < 1:
+        raise UserError("--episodes and --finetune-steps must be >= 1 and --deploy-episodes >= 0")
     video_size = parse_video_size(args.video_size)
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
@@ -132,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"policy.obs_keys=[{','.join(keys)}]")
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
-    overrides += list(getattr(args, OVERRIDES_DEST, []))
+    user_overrides, finetune_overrides = split_overrides(list(getattr(args, OVERRIDES_DEST, [])))
+    overrides += user_overrides
     cfg = load_pipeline(preset, overrides, policy_preset=policy_preset)
     store_path, train_dir, eval_dir, deploy_dir = out / "demos.zarr", out / "train", out / "eval", out / "deploy"
     cfg = replace(cfg, data=replace(cfg.data, path=str(store_path)))
@@ -143,11 +155,17 @@ def run(args: argparse.Namespace) -> int:
                        n_envs=args.envs if args.envs is not None else cfg.eval.n_envs,
                        videos=args.videos if args.videos is not None else (cfg.eval.videos or 2),
                        max_steps=args.eval_max_steps if args.eval_max_steps is not None else cfg.eval.max_steps)
-    check_resumable(out, cfg, images)  # before anything is written: a different demo is not resumed
+    finetune = args.finetune != "none"
+    finetune_dir = out / "finetune"
+    if finetune:  # a wrong --finetune.key is a ConfigError (exit 2) now, not after training
+        finetune_config(args.finetune, args.finetune_steps, cfg, eval_cfg, finetune_overrides)
+    # before anything is written: a different demo (or fine-tune method) is not resumed
+    check_resumable(out, cfg, images, args.finetune)
     out.mkdir(parents=True, exist_ok=True)
     deploy = args.deploy_episodes > 0 and _twin_supports(args.task)
-    # Stages: collect, train, evaluate, [fine-tune: `robot finetune` slots in here], deploy.
-    n_stages = 4 if deploy else 3
+    # Stages: collect, train, evaluate, fine-tune (unless --finetune none), deploy (SO-101 tasks).
+    n_stages = 3 + finetune + deploy
+    minutes: dict[str, float] = {}
 
     _stage(1, n_stages, f"collecting {args.episodes} scripted demos of {args.task} -> {store_path}")
     collect_args = ["collect", "--task", args.task, "--teleop", "scripted", "--episodes", str(args.episodes),
@@ -161,27 +179,40 @@ def run(args: argparse.Namespace) -> int:
     if rc != 0:
         print(f"robot demo: collection failed (exit {rc})", file=sys.stderr)
         return rc
-    t_collect = time.perf_counter() - t0
+    minutes["collect"] = (time.perf_counter() - t0) / 60.0
 
+    t = time.perf_counter()
     _stage(2, n_stages, f"training a {cfg.policy.kind} policy for {cfg.train.steps} steps -> {train_dir}")
     summary = run_training(cfg, train_dir, resume=(train_dir / "latest").is_file(), progress=not args.no_progress)
+    minutes["train"] = (time.perf_counter() - t) / 60.0
 
+    t = time.perf_counter()
     _stage(3, n_stages, f"evaluating {eval_cfg.episodes} episodes in {eval_cfg.n_envs} envs -> {eval_dir}")
     ckpt = latest_checkpoint(train_dir)
     policy = load_policy(ckpt)
     result = evaluate(policy, args.task, eval_cfg, out_dir=eval_dir, env_overrides=cfg.task.env,
                       progress=not args.no_progress, video_size=video_size)
     plot = plot_run(train_dir, out / "success.png", title=f"{args.task}: {cfg.policy.kind} policy")
+    minutes["eval"] = (time.perf_counter() - t) / 60.0
 
-    # A fine-tune stage (`robot finetune`, residual RL or noise steering) goes here: it reads
-    # train_dir's checkpoint, writes out/finetune/, and is evaluated like stage 3 before deployment.
+    tuned, deploy_policy = None, train_dir
+    if finetune:
+        t = time.perf_counter()
+        _stage(4, n_stages, f"fine-tuning ({args.finetune}) for {args.finetune_steps} env steps -> {finetune_dir}")
+        tuned = run_finetune(args.finetune, args.finetune_steps, cfg, eval_cfg, finetune_overrides, ckpt,
+                             finetune_dir, progress=not args.no_progress)
+        deploy_policy = finetune_dir  # deployment runs the fine-tuned policy
+        minutes["finetune"] = (time.perf_counter() - t) / 60.0
 
     deployed, deploy_skipped = None, ""
     if deploy:
-        _stage(4, n_stages, f"deploying on the MuJoCo twin for {args.deploy_episodes} episode(s) -> {deploy_dir}")
-        deployed = _deploy(args, cfg, train_dir, deploy_dir, robot_main)
+        t = time.perf_counter()
+        _stage(n_stages, n_stages,
+               f"deploying {deploy_policy} on the MuJoCo twin for {args.deploy_episodes} episode(s) -> {deploy_dir}")
+        deployed = _deploy(args, cfg, deploy_policy, deploy_dir, robot_main)
         if deployed is None:
             return 1
+        minutes["deploy"] = (time.perf_counter() - t) / 60.0
     elif args.deploy_episodes > 0:
         deploy_skipped = f"the twin is an SO-101 arm; {args.task} is not an SO-101 task"
     else:
@@ -190,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
     n_demos = EpisodeStore.open(store_path, readonly=True).num_episodes
     files = [("results", out / "results.json"), ("plot", plot), ("eval", eval_dir / "eval.json"),
              *[("video", v) for v in result["videos"]], ("checkpoint", ckpt)]
+    if tuned:
+        files += [("fine-tuned", tuned["checkpoint"]), ("curves", tuned["curves"]), ("fine-tune plot", tuned["plot"])]
     if deployed:
         files += [("deployment", deploy_dir / "deploy.json"), ("recording", deployed["record"]),
                   ("rerun", deployed["rrd"])]
@@ -201,7 +234,12 @@ def run(args: argparse.Namespace) -> int:
         "eval_episodes": result["episodes"], "eval_envs": result["n_envs"],
         "inference_ms_p50": result["inference_ms_p50"],
         "mean_max_reward": result["mean_max_reward"], "mean_length": result["mean_length"],
-        "collect_minutes": t_collect / 60.0, "total_minutes": (time.perf_counter() - t0) / 60.0,
+        "collect_minutes": minutes["collect"], "stage_minutes": minutes,
+        # what a benchmark needs to tell which preset version these figures came from (tests/test_results_fresh.py)
+        "preset": _preset_name(preset), "policy_preset": policy_preset, "overrides": overrides,
+        "config_hash": config_hash(cfg),
+        "finetune": tuned, "finetune_skipped": "" if finetune else "--finetune none",
+        "total_minutes": (time.perf_counter() - t0) / 60.0,
         "checkpoint": str(ckpt), "eval_json": str(eval_dir / "eval.json"), "plot": str(plot),
         "videos": result["videos"], "video_size": list(video_size) if video_size else "native",
         "deploy": deployed, "deploy_skipped": deploy_skipped, "out": str(out),
@@ -212,15 +250,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deploy(args: argparse.Namespace, cfg: Any, train_dir: Path, deploy_dir: Path, robot_main: Any) -> dict | None:
-    """`robot deploy --robot twin` on the trained checkpoint, recorded to Zarr and rerun; its summary or None."""
+def _deploy(args: argparse.Namespace, cfg: Any, policy_dir: Path, deploy_dir: Path, robot_main: Any) -> dict | None:
+    """`robot deploy --robot twin` on a run folder (trained or fine-tuned), recorded to Zarr and rerun;
+    its summary or None."""
     from robot import keys as K
 
     record, rrd = deploy_dir / "run.zarr", deploy_dir / "deploy.rrd"
     cams = [K.camera_of(k) for k in cfg.policy.obs_keys if K.is_image_key(k)]
-    deploy_args = ["deploy", "--robot", "twin", "--policy", str(train_dir), "--episodes", str(args.deploy_episodes),
+    deploy_args = ["deploy", "--robot", "twin", "--policy", str(policy_dir), "--episodes", str(args.deploy_episodes),
                    "--out", str(deploy_dir), "--record", str(record), "--rerun-save", str(rrd),
-                   "--robot-opt", f"cameras={json.dumps(cams)}", "--threads", str(args.threads)]
+                   "--robot-opt", f"cameras={json.dumps(cams)}", "--threads", str(args.threads),
+                   # the task the pipeline trained on, stated: a fine-tune run folder has no config.yaml to read it from
+                   "--robot-opt", f"task={cfg.task.name}"]
+    for k, v in cfg.task.env.items():
+        if k == "image_size":
+            deploy_args += ["--robot-opt", f"image_size={json.dumps(v)}"]
+        elif k not in ("cameras", "privileged_state"):
+            deploy_args += ["--env", f"{k}={json.dumps(v)}"]
     if cfg.task.env.get("privileged_state"):
         # The preset trains on true object poses, which only a simulation has: the twin gives them too.
         deploy_args += ["--robot-opt", "privileged_state=true"]
@@ -245,4 +291,5 @@ def _deploy(args: argparse.Namespace, cfg: Any, train_dir: Path, deploy_dir: Pat
             "inference_ms_p50": d["inference_ms_p50"], "jitter_ms_p50": d["jitter_ms_p50"],
             "jitter_ms_p99": d["jitter_ms_p99"], "jitter_ms_max": d["jitter_ms_max"],
             "missed_deadlines": d["missed_deadlines"], "late_ticks": d["late_ticks"], "misses": d["misses"],
-            "record": str(record), "rrd": str(rrd)}
+            "record": str(record), "rrd": str(rrd), "policy": d.get("policy", str(policy_dir)),
+            "source": d.get("source", "")}

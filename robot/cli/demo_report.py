@@ -24,17 +24,27 @@ def _diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
-def check_resumable(out: Path, cfg: Any, images: bool) -> None:
+def check_resumable(out: Path, cfg: Any, images: bool, finetune: str = "none") -> None:
     """UserError naming what differs when `out` holds a demo this config cannot continue.
 
     Continuing means: the store holds demos of the same task (with images if the
-    policy reads them), and the checkpoint in `out/train` has the same task and
-    policy section (train.steps and other training keys may change; they resume).
+    policy reads them), the checkpoint in `out/train` has the same task and
+    policy section (train.steps and other training keys may change; they resume),
+    and `out/finetune` (if any) used the same fine-tune method (`none` skips it).
     """
     from robot.config import to_dict
 
     store_path, train_dir = out / "demos.zarr", out / "train"
     fix = f"choose another --out, or delete {out} to start over"
+    meta = out / "finetune" / "finetune.json"
+    if finetune != "none" and meta.is_file():
+        import json
+
+        old_method = json.loads(meta.read_text()).get("method")
+        if old_method != finetune:
+            raise UserError(f"{out}/finetune holds a --finetune {old_method} run and this run asks for --finetune "
+                            f"{finetune}; re-run with --finetune {old_method} (or none), or delete {out}/finetune "
+                            "to fine-tune anew")
     if (train_dir / "config.yaml").is_file():
         from policies.pipeline import load_run_config
 
@@ -69,6 +79,25 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.0f}%"
 
 
+def _k_of_n(e: dict[str, Any]) -> str:
+    """'k/n = p% (95% CI lo-hi)' of an evaluation's counts."""
+    return (f"{e['successes']}/{e['episodes']} = {_pct(e['success_rate'])} "
+            f"(95% CI {_pct(e['ci95_low'])}-{_pct(e['ci95_high'])})")
+
+
+def _finetune_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """Fine-tuning: env steps and minutes, then success before and after on the same held-out seeds."""
+    f = r.get("finetune")
+    if not f:
+        skipped = r.get("finetune_skipped")
+        return [("fine-tuning", f"skipped: {skipped}")] if skipped else []
+    name = {"residual": "residual PPO", "noise": "noise steering (DSRL)"}.get(f["method"], f["method"])
+    again = ", re-used" if f.get("reused") else ""
+    return [("fine-tuning", f"{name}, {f['env_steps']} env steps, {f['train_minutes']:.1f} min{again}"),
+            ("  before fine-tuning", _k_of_n(f["before"])),
+            ("  after fine-tuning", _k_of_n(f["after"]) + " (same seeds)")]
+
+
 def summary_table(results: dict[str, Any]) -> str:
     """The main job's closing table (plain text, one row per figure), from results.json's fields."""
     r = results
@@ -80,14 +109,17 @@ def summary_table(results: dict[str, Any]) -> str:
                            f"(95% CI {_pct(lo)}-{_pct(hi)})"),
         ("inference p50", f"{r['inference_ms_p50']:.1f} ms per chunk (eval, batch of {r['eval_envs']})"),
     ]
-    # A fine-tune stage (`robot finetune`) adds its "success after fine-tuning" row here.
+    rows += _finetune_rows(r)
     d = r.get("deploy")
     if d:
         dlo, dhi = d["ci95"]
         rows += [
             ("twin deployment", f"{d['successes']}/{d['episodes']} = {_pct(d['success_rate'])} "
                                 f"(95% CI {_pct(dlo)}-{_pct(dhi)}), {d['ticks']} ticks at {d['fps']:g} Hz"),
-            ("  inference p50", f"{d['inference_ms_p50']:.1f} ms per chunk (async, one observation)"),
+            ("  policy", d.get("policy", "")),
+            # a residual acts every tick from the latest observation: `robot deploy` runs it synchronously
+            ("  inference p50", f"{d['inference_ms_p50']:.1f} ms per call "
+                                f"({'sync' if 'Sync' in d.get('source', '') else 'async'}, one observation)"),
             ("  loop jitter", f"p50 {d['jitter_ms_p50']:.2f} ms, p99 {d['jitter_ms_p99']:.2f} ms, "
                               f"max {d['jitter_ms_max']:.2f} ms"),
             # as `robot deploy` counts them (robot/runtime/scheduler.py): a miss is a tick that woke up late

@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         close = getattr(robot, "close", None) or robot.disconnect
         close()
+    if args.policy:
+        summary["policy"] = str(ckpt)  # which checkpoint drove the body (a demo deploys trained or fine-tuned)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "deploy.json").write_text(json.dumps(summary, indent=1))

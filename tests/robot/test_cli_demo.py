@@ -1,4 +1,5 @@
-"""`robot demo` end to end at toy scale: real collection, training, evaluation and twin deployment on so101_lift."""
+"""`robot demo` end to end at toy scale: real collection, training, evaluation, fine-tuning and twin deployment
+on so101_lift."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import imageio.v3 as iio
 import pytest
 
 from data import EpisodeStore
+from policies.checkpoint import load_policy
 from robot.cli import main
 from robot.metrics import wilson_interval
 
@@ -18,7 +20,9 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     args = ["demo", "--episodes", "2", "--steps", "2", "--eval.episodes=2", "--envs", "2", "--videos", "1",
             "--eval-max-steps", "12", "--deploy-episodes", "1", "--deploy-max-steps", "8", "--threads", "1",
             "--out", str(out), "--no-progress", "--eval.every=0", "--train.batch_size=8",
-            "--set", "policy.head.mlp_hidden=32", "--policy.encoder.image_channels=[8,16]"]  # --set: the older spelling, still accepted
+            "--set", "policy.head.mlp_hidden=32", "--policy.encoder.image_channels=[8,16]",  # --set: the older spelling, still accepted
+            # one residual PPO wave of 2 envs x 12 ticks (the fine-tune caps episodes like evaluation does)
+            "--finetune-steps", "24", "--finetune.n_envs=2", "--set", "finetune.ppo.minibatch=8"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
@@ -33,24 +37,57 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert (out / "success.png").read_bytes()[:4] == b"\x89PNG"
     assert len(results["videos"]) == 1
     assert iio.imread(results["videos"][0]).shape[1:] == (240, 320, 3)  # a size a person can watch
-    # the deployment on the twin: its summary, every tick recorded, a rerun recording
+    # the fine-tune stage: residual PPO on the trained checkpoint, before and after on the same 2 held-out seeds
+    tuned = results["finetune"]
+    assert tuned["method"] == "residual" and tuned["env_steps"] >= 24 and not tuned["reused"]
+    assert tuned["before"]["episodes"] == tuned["after"]["episodes"] == 2
+    assert tuned["before"]["successes"] == 0  # the base policy is the one stage 3 evaluated (0/2 above)
+    k = tuned["after"]["successes"]
+    assert [tuned["after"]["ci95_low"], tuned["after"]["ci95_high"]] == pytest.approx(list(wilson_interval(k, 2)))
+    assert (out / "finetune" / "curves.csv").is_file() and (out / "finetune" / "learning_curve.png").is_file()
+    finetuned = load_policy(tuned["checkpoint"])  # a policy like any other, whose base is the trained one
+    assert finetuned.spec.extra["finetune"] == "residual"
+    assert set(results["stage_minutes"]) == {"collect", "train", "eval", "finetune", "deploy"}
+    assert all(v >= 0 for v in results["stage_minutes"].values())
+    # the deployment on the twin ran the fine-tuned policy: its summary, every tick recorded, a rerun recording
     deployed = results["deploy"]
+    assert json.loads((out / "deploy" / "deploy.json").read_text())["policy"] == tuned["checkpoint"]
     # 8 commanded ticks, all recorded; the loop also counts the ticks it waited for the first chunk
     assert deployed["episodes"] == 1 and deployed["ticks"] >= 8 and deployed["jitter_ms_p99"] >= 0
     assert EpisodeStore.open(out / "deploy" / "run.zarr", readonly=True).num_frames == 8
     assert (out / "deploy" / "deploy.rrd").stat().st_size > 0
     # stdout holds the closing table only (the stages' own lines go to stderr)
     assert printed.startswith("robot demo: so101_lift, flow policy from state")
-    for row in ("demos", "training", "success in sim", "inference p50", "twin deployment", "loop jitter",
-                "deadline misses", str(out / "deploy" / "deploy.rrd")):
+    for row in ("demos", "training", "success in sim", "inference p50", "fine-tuning", "residual PPO",
+                "before fine-tuning", "after fine-tuning", "twin deployment", "loop jitter",
+                "deadline misses", str(out / "deploy" / "deploy.rrd"), tuned["checkpoint"]):
         assert row in printed, row
-    # running it again continues instead of starting over: nothing to collect, training already done
+    before_row = next(line for line in printed.splitlines() if "before fine-tuning" in line)
+    assert "0/2 = 0% (95% CI" in before_row
+    # running it again continues instead of starting over: nothing to collect, training and fine-tune done
     again_args = list(args)
     again_args[again_args.index("--deploy-episodes") + 1] = "0"
     assert main(again_args) == 0
     again = json.loads((out / "results.json").read_text())
     assert again["n_demos"] == 2 and again["train_steps"] == 2 and again["deploy"] is None
-    capsys.readouterr()
+    assert again["finetune"]["reused"] and again["finetune"]["after"] == tuned["after"]
+    # more fine-tune steps on the same folder resume the fine-tune from its checkpoint (not a new run)
+    more_args = list(again_args)
+    more_args[more_args.index("--finetune-steps") + 1] = "48"
+    assert main(more_args) == 0
+    more = json.loads((out / "results.json").read_text())["finetune"]
+    assert more["env_steps"] >= 48 and not more["reused"]
+    kept = {p.name for p in (out / "finetune" / "checkpoints").iterdir()}
+    assert {f"step_{tuned['env_steps']:07d}", f"step_{more['env_steps']:07d}"} <= kept
+    # --finetune none skips the stage (and says so in the table)
+    assert main([*again_args, "--finetune", "none"]) == 0
+    skipped = json.loads((out / "results.json").read_text())
+    assert skipped["finetune"] is None and "finetune" not in skipped["stage_minutes"]
+    assert "skipped: --finetune none" in capsys.readouterr().out
+    # the other fine-tune method on this folder is refused, with one line, before anything is written
+    assert main([*again_args, "--finetune", "noise"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--finetune residual" in err and "noise" in err
     # another policy on the same folder is refused before anything is loaded or written
     before = sorted(p.name for p in (out / "train" / "checkpoints").iterdir())
     assert main(["demo", "--policy", "diffusion", "--out", str(out), "--no-progress"]) == 2

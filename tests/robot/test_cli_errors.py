@@ -69,6 +69,9 @@ def _cases(root, store, run) -> list[list[str]]:
         ["demo", "--task", "no_such_task", "--out", str(root / "demo")],
         ["demo", "--train.nope=1", "--out", str(root / "demo")],
         ["demo", "--eval-episodes", "0", "--out", str(root / "demo")],
+        ["demo", "--finetune.nope=1", "--out", str(root / "demo")],
+        ["demo", "--set", "finetune.ppo.lr=fast", "--out", str(root / "demo")],
+        ["demo", "--finetune-steps", "0", "--out", str(root / "demo")],
         ["serve", "--policy", str(store)],
     ]
 
