@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("robot.cli.eval_cmd", "evaluate a policy checkpoint in simulation"),
     "deploy": ("robot.cli.deploy_cmd", "run a policy on a robot body (the MuJoCo twin) in real time, safely"),
     "finetune": ("robot.cli.finetune_cmd", "RL fine-tuning of a trained policy in sim (residual PPO, noise steering)"),
-    "demo": ("robot.cli.demo_cmd", "the main job: collect, train and evaluate on the default task"),
+    "demo": ("robot.cli.demo_cmd", "the main job: collect, train, evaluate, fine-tune and deploy on the default task"),
     "find-port": ("robot.cli.find_port_cmd", "find the serial port of an arm (unplug it when asked)"),
     "find-cameras": ("robot.cli.find_cameras_cmd", "list connected OpenCV and RealSense cameras"),
     "serve": ("robot.cli.serve_cmd", "serve a policy checkpoint to remote robots over websockets"),

@@ -1,18 +1,26 @@
-"""`robot demo`: the main job. Collect scripted demos, train a policy, evaluate it in sim, deploy it on the twin.
+"""`robot demo`: the main job. Collect demos, train, evaluate in sim, fine-tune with RL, deploy on the twin.
 
-    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos
+    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos, residual RL
     robot demo --episodes 200 --steps 6000      # scale it
+    robot demo --finetune noise --finetune-steps 40000      # DSRL noise steering instead; `none` skips the stage
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
     robot demo --train.batch_size=128 --eval.inference_steps=4    # any pipeline key (--help lists them)
+    robot demo --finetune.n_envs=16 --set finetune.ppo.lr=1e-4     # any fine-tune key (configs/finetune/)
 
 Writes under --out (default runs/demo): demos.zarr, train/ (checkpoints,
 metrics.csv, eval.csv), eval/ (eval.json, videos/*.mp4 at 320x240),
-deploy/ (deploy.json, run.zarr: every tick of the twin deployment, deploy.rrd:
-its rerun recording), success.png and results.json, and ends with a summary
-table. Re-running with the same --out continues where it stopped: collection
-resumes, training resumes from its latest checkpoint, evaluation and
-deployment run again. A different task, policy or observation set on the same
---out is refused before anything is written (robot/cli/demo_report.py).
+finetune/ (the `robot finetune` run folder: curves.csv, learning_curve.png,
+checkpoints, result.json with success before and after on the same held-out
+seeds), deploy/ (deploy.json, run.zarr: every tick of the twin deployment,
+deploy.rrd: its rerun recording), success.png and results.json (every figure
+of the table, and minutes per stage), and ends with a summary table. The
+deployment runs the fine-tuned policy when there is one, else the trained one.
+Re-running with the same --out continues where it stopped: collection resumes,
+training resumes from its latest checkpoint, evaluation runs again, the
+fine-tune resumes from its latest checkpoint (or is re-used when it finished
+at the asked steps), deployment runs again. A different task, policy,
+observation set or fine-tune method on the same --out is refused before
+anything is written (robot/cli/demo_report.py).
 """
 
 from __future__ import annotations

@@ -26,8 +26,11 @@ from typing import Any
 FINETUNE_METHODS = ("residual", "noise", "none")
 DEFAULT_FINETUNE = "residual"
 DEFAULT_FINETUNE_STEPS = 20_000
-"""Env steps of the default demo's fine-tune: six waves of 8 so101_lift episodes (200 ticks) with the
-camera base (benchmarks/bench_demo_finetune_cost.py measured the cost per step and per evaluation episode)."""
+"""Env steps of the default demo's fine-tune, sized to the 20-minute budget: collection, 2,000 training steps,
+evaluation and deployment leave a few minutes, and benchmarks/bench_demo_finetune_cost.py measured the stage with
+a camera base at the preset's size (results/demo_finetune_cost.json: 4.0 ms per env step for residual PPO,
+3.0 for noise steering, 0.63 s per evaluation episode, on a shared 2-core CPU at load ~2.5). 20,000 steps are
+then ~1.3 min of training plus ~1.4 min for the 130 evaluation episodes (curve 3 x 10, before/after 2 x 50)."""
 CURVE_EPISODES = 10
 """Held-out episodes per learning-curve point (start and end); the before/after table uses the eval stage's count."""
 PREFIX = "finetune."
