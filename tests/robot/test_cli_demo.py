@@ -20,7 +20,7 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     args = ["demo", "--episodes", "2", "--steps", "2", "--eval.episodes=2", "--envs", "2", "--videos", "1",
             "--eval-max-steps", "12", "--deploy-episodes", "1", "--deploy-max-steps", "8", "--threads", "1",
             "--out", str(out), "--no-progress", "--eval.every=0", "--train.batch_size=8",
-            "--set", "policy.head.mlp_hidden=32", "--policy.encoder.image_channels=[8,16]",  # --set: the older spelling, still accepted
+            "--set", "policy.head.unet_down_dims=[16,32]", "--policy.encoder.image_channels=[8,16]",  # --set: the older spelling, still accepted
             # one residual PPO wave of 2 envs x 12 ticks (the fine-tune caps episodes like evaluation does)
             "--finetune-steps", "24", "--finetune.n_envs=2", "--set", "finetune.ppo.minibatch=8"]
     assert main(args) == 0
@@ -85,9 +85,21 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert skipped["finetune"] is None and "finetune" not in skipped["stage_minutes"]
     assert "skipped: --finetune none" in capsys.readouterr().out
     # the other fine-tune method on this folder is refused, with one line, before anything is written
+    written = sorted(p.name for p in (out / "finetune" / "checkpoints").iterdir())
     assert main([*again_args, "--finetune", "noise"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--finetune residual" in err and "noise" in err
+    assert sorted(p.name for p in (out / "finetune" / "checkpoints").iterdir()) == written
+    assert json.loads((out / "finetune" / "finetune.json").read_text())["method"] == "residual"
+    # training further moves the base checkpoint: the fine-tune of the old base starts over, saying so
+    further = list(again_args)
+    further[further.index("--steps") + 1] = "4"
+    assert main(further) == 0
+    assert "starting it over" in capsys.readouterr().err
+    redone = json.loads((out / "results.json").read_text())
+    assert redone["train_steps"] == 4 and not redone["finetune"]["reused"]
+    base = json.loads((out / "finetune" / "finetune.json").read_text())["base_checkpoint"]
+    assert base == redone["checkpoint"] and base.endswith("step_0000004")
     # another policy on the same folder is refused before anything is loaded or written
     before = sorted(p.name for p in (out / "train" / "checkpoints").iterdir())
     assert main(["demo", "--policy", "diffusion", "--out", str(out), "--no-progress"]) == 2
