@@ -9,7 +9,11 @@ step does not depend on how good the base is):
 1. the training loop: seconds per env step of `Finetuner.train` (rendering,
    base inference, actor, updates), evaluations excluded;
 2. the before/after table: seconds per evaluation episode of `final_table`
-   (base and fine-tuned on the same seeds).
+   (base and fine-tuned on the same seeds);
+3. the deploy stage that follows: `robot deploy --robot twin` of the base and
+   of each fine-tuned policy (ticks that woke late, overran, skipped deadlines):
+   a residual acts every tick, so the deploy runs it synchronously, the base's
+   chunk planning included, where the base and noise steering run async.
 
     python benchmarks/bench_demo_finetune_cost.py      # -> benchmarks/results/demo_finetune_cost.json
 """
@@ -54,6 +58,25 @@ def train_base(work: Path, demos: int, steps: int) -> tuple[Path, dict]:
     return latest_checkpoint(run), record
 
 
+DEPLOY_KEYS = ("episodes", "successes", "ticks", "fps", "misses", "late_ticks", "missed_deadlines",
+               "inference_ms_p50", "inference_ms_max", "jitter_ms_p50", "jitter_ms_p99", "jitter_ms_max", "source")
+
+
+def deploy(policy_dir: Path, episodes: int, out: Path) -> dict:
+    """`robot deploy --robot twin` as `robot demo` runs it; the loop's timing figures."""
+    import json
+
+    from robot.cli import main
+
+    argv = ["deploy", "--robot", "twin", "--policy", str(policy_dir), "--episodes", str(episodes), "--out", str(out),
+            "--robot-opt", 'cameras=["front", "wrist"]', "--robot-opt", f"task={TASK}",
+            "--robot-opt", "image_size=[64, 64]", "--threads", "1"]
+    with contextlib.redirect_stdout(sys.stderr):
+        rc = main(argv)
+    d = json.loads((out / "deploy.json").read_text())
+    return {"exit": rc, **{k: d[k] for k in DEPLOY_KEYS}}
+
+
 def measure(method: str, ckpt: Path, work: Path, args: argparse.Namespace) -> dict:
     """One short fine-tuning run of `method`: loop seconds per env step, final-table seconds per episode."""
     from policies.finetune.trainer import Finetuner
@@ -75,12 +98,13 @@ def measure(method: str, ckpt: Path, work: Path, args: argparse.Namespace) -> di
         tuner.close()
     t = summary["timing"]
     loop_s = summary["wall_s"] - t_eval
+    deployed = deploy(out, args.deploy_episodes, work / f"deploy_{method}") if args.deploy_episodes else None
     return {"method": method, "finetune_overrides": sets, "n_envs": cfg.n_envs, "env_steps": summary["env_steps"],
             "wall_s": summary["wall_s"], "loop_s": loop_s, "s_per_env_step": loop_s / max(1, summary["env_steps"]),
             "time_split_s": t, "curve_eval_episodes": 4 * args.curve_episodes,
             "final_table_s": final_s, "final_table_episodes": 2 * args.final_episodes,
             "s_per_eval_episode": final_s / (2 * args.final_episodes),
-            "before": table["base"], "after": table["finetuned"]}
+            "before": table["base"], "after": table["finetuned"], "deploy": deployed}
 
 
 def main() -> int:
@@ -91,6 +115,7 @@ def main() -> int:
     parser.add_argument("--env-steps", type=int, default=1600, help="per method (one wave of 8 envs x 200 ticks)")
     parser.add_argument("--curve-episodes", type=int, default=4)
     parser.add_argument("--final-episodes", type=int, default=10)
+    parser.add_argument("--deploy-episodes", type=int, default=2, help="twin episodes per policy (0: none)")
     parser.add_argument("--methods", nargs="+", default=["residual", "noise"], choices=["residual", "noise"])
     parser.add_argument("--out", default="benchmarks/results/demo_finetune_cost.json")
     args = parser.parse_args()
@@ -105,6 +130,8 @@ def main() -> int:
     report = {"benchmark": "bench_demo_finetune_cost", "task": TASK,
               "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared), torch {torch.__version__}, 1 thread",
               "load_average": list(os.getloadavg()), "base": base, "runs": []}
+    if args.deploy_episodes:
+        report["base_deploy"] = deploy(ckpt.parent.parent, args.deploy_episodes, work / "deploy_base")
     for method in args.methods:
         rec = measure(method, ckpt, work, args)
         print(f"{method}: {rec['s_per_env_step'] * 1000:.1f} ms per env step, "

@@ -28,9 +28,10 @@ DEFAULT_FINETUNE = "residual"
 DEFAULT_FINETUNE_STEPS = 20_000
 """Env steps of the default demo's fine-tune, sized to the 20-minute budget: collection, 2,000 training steps,
 evaluation and deployment leave a few minutes, and benchmarks/bench_demo_finetune_cost.py measured the stage with
-a camera base at the preset's size (results/demo_finetune_cost.json: 4.0 ms per env step for residual PPO,
-3.0 for noise steering, 0.63 s per evaluation episode, on a shared 2-core CPU at load ~2.5). 20,000 steps are
-then ~1.3 min of training plus ~1.4 min for the 130 evaluation episodes (curve 3 x 10, before/after 2 x 50)."""
+a camera base at the preset's size (results/demo_finetune_cost.json, shared 2-core CPU at load ~2.6: 3.7 ms per
+env step for residual PPO, 2.6 for noise steering; the before/after table 1.4 s per evaluation episode with a
+residual, which encodes the cameras every tick, 0.64 s with noise steering). 20,000 residual steps are then
+~1.2 min of training plus up to ~3 min for the 130 evaluation episodes (curve 3 x 10, before/after 2 x 50)."""
 CURVE_EPISODES = 10
 """Held-out episodes per learning-curve point (start and end); the before/after table uses the eval stage's count."""
 PREFIX = "finetune."
