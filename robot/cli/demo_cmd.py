@@ -1,6 +1,6 @@
 """`robot demo`: the main job. Collect demos, train, evaluate in sim, fine-tune with RL, deploy on the twin.
 
-    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos, residual RL
+    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos, noise-steering RL
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --finetune noise --finetune-steps 40000      # DSRL noise steering instead; `none` skips the stage
     robot demo --task pusht --policy diffusion --out runs/demo_pusht

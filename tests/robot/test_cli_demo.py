@@ -21,8 +21,8 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
             "--eval-max-steps", "12", "--deploy-episodes", "1", "--deploy-max-steps", "8", "--threads", "1",
             "--out", str(out), "--no-progress", "--eval.every=0", "--train.batch_size=8",
             "--set", "policy.head.unet_down_dims=[16,32]", "--policy.encoder.image_channels=[8,16]",  # --set: the older spelling, still accepted
-            # one residual PPO wave of 2 envs x 12 ticks (the fine-tune caps episodes like evaluation does)
-            "--finetune-steps", "24", "--finetune.n_envs=2", "--set", "finetune.ppo.minibatch=8"]
+            # noise steering (the default) for one wave of 2 envs x 12 ticks (the fine-tune caps episodes like evaluation does)
+            "--finetune-steps", "24", "--finetune.n_envs=2", "--set", "finetune.sac.batch=8"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
@@ -37,16 +37,16 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert (out / "success.png").read_bytes()[:4] == b"\x89PNG"
     assert len(results["videos"]) == 1
     assert iio.imread(results["videos"][0]).shape[1:] == (240, 320, 3)  # a size a person can watch
-    # the fine-tune stage: residual PPO on the trained checkpoint, before and after on the same 2 held-out seeds
+    # the fine-tune stage: noise steering on the trained checkpoint, before and after on the same 2 held-out seeds
     tuned = results["finetune"]
-    assert tuned["method"] == "residual" and tuned["env_steps"] >= 24 and not tuned["reused"]
+    assert tuned["method"] == "noise" and tuned["env_steps"] >= 24 and not tuned["reused"]
     assert tuned["before"]["episodes"] == tuned["after"]["episodes"] == 2
     assert tuned["before"]["successes"] == 0  # the base policy is the one stage 3 evaluated (0/2 above)
     k = tuned["after"]["successes"]
     assert [tuned["after"]["ci95_low"], tuned["after"]["ci95_high"]] == pytest.approx(list(wilson_interval(k, 2)))
     assert (out / "finetune" / "curves.csv").is_file() and (out / "finetune" / "learning_curve.png").is_file()
     finetuned = load_policy(tuned["checkpoint"])  # a policy like any other, whose base is the trained one
-    assert finetuned.spec.extra["finetune"] == "residual"
+    assert finetuned.spec.extra["finetune"] == "noise"
     assert set(results["stage_minutes"]) == {"collect", "train", "eval", "finetune", "deploy"}
     assert all(v >= 0 for v in results["stage_minutes"].values())
     # the deployment on the twin ran the fine-tuned policy: its summary, every tick recorded, a rerun recording
@@ -58,7 +58,7 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert (out / "deploy" / "deploy.rrd").stat().st_size > 0
     # stdout holds the closing table only (the stages' own lines go to stderr)
     assert printed.startswith("robot demo: so101_lift, flow policy from state")
-    for row in ("demos", "training", "success in sim", "inference p50", "fine-tuning", "residual PPO",
+    for row in ("demos", "training", "success in sim", "inference p50", "fine-tuning", "noise steering (DSRL)",
                 "before fine-tuning", "after fine-tuning", "twin deployment", "loop jitter",
                 "deadline misses", str(out / "deploy" / "deploy.rrd"), tuned["checkpoint"]):
         assert row in printed, row
@@ -86,11 +86,11 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     assert "skipped: --finetune none" in capsys.readouterr().out
     # the other fine-tune method on this folder is refused, with one line, before anything is written
     written = sorted(p.name for p in (out / "finetune" / "checkpoints").iterdir())
-    assert main([*again_args, "--finetune", "noise"]) == 2
+    assert main([*again_args, "--finetune", "residual"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--finetune residual" in err and "noise" in err
+    assert len(err.splitlines()) == 1 and "--finetune noise" in err and "residual" in err
     assert sorted(p.name for p in (out / "finetune" / "checkpoints").iterdir()) == written
-    assert json.loads((out / "finetune" / "finetune.json").read_text())["method"] == "residual"
+    assert json.loads((out / "finetune" / "finetune.json").read_text())["method"] == "noise"
     # training further moves the base checkpoint: the fine-tune of the old base starts over, saying so
     further = list(again_args)
     further[further.index("--steps") + 1] = "4"
