@@ -103,6 +103,11 @@ def shrink(argv: list[str]) -> list[str]:
         return _set(argv, "--seed", str(_seed_splitting_both_ways(argv[2], float(argv[argv.index("--val-ratio") + 1]))))
     for flag, value in TINY.get(cmd, {}).items():
         argv = _set(argv, flag, value)
+    if cmd == "finetune":  # one short wave, one episode each side of the closing table
+        for o in ("env_steps=16", "n_envs=2", "max_steps=8", "eval_every=16", "eval_episodes=1", "final_episodes=1",
+                  "sac.batch=8", "sac.warmup_steps=1", "ppo.minibatch=8"):
+            argv += ["--set", o]
+        return argv
     if cmd == "demo":
         for o in TINY_MODEL:
             argv += ["--set", o]
@@ -139,7 +144,7 @@ def test_readme_commands_parse_into_the_expected_steps():
     assert lines[0] == ". .venv/bin/activate"
     robot_lines = [shlex.split(line)[1] for line in lines[1:]]
     assert all(shlex.split(line)[0] == "robot" for line in lines[1:]), "every step is a `robot` command"
-    for step in ("collect", "preview", "data", "train", "eval", "deploy", "demo"):
+    for step in ("collect", "preview", "data", "train", "eval", "finetune", "deploy", "demo"):
         assert step in robot_lines
 
 

@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         if task is None:
             task = run_cfg.task.name
             env_overrides = {**run_cfg.task.env, **env_overrides}
+    elif run_dir is not None and (run_dir / "finetune.json").is_file() and task is None:
+        tuned = json.loads((run_dir / "finetune.json").read_text())  # a `robot finetune` run: its task and envs
+        task = tuned["task"]
+        env_overrides = {**tuned["config"].get("env", {}), **env_overrides}
     if task is None:
         raise ConfigError("--task is required when the checkpoint is not inside a `robot train` run folder")
     out = Path(args.out) if args.out else (run_dir or ckpt) / "eval"

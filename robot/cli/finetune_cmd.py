@@ -45,6 +45,23 @@ def load_finetune_config(method: str, preset: str | None, overrides: list[str]):
     return load_config(FinetuneConfig, path, [*overrides, f"method={method}"])
 
 
+def with_base_task_env(cfg, base_run: Path | None, task: str):  # noqa: ANN001, ANN201 - FinetuneConfig
+    """`cfg` whose `env` starts from the base's `robot train` run settings (image size, privileged state) on its task.
+
+    The base was trained on observations of that shape, so the fine-tuning envs must give the same;
+    `--set env.key=...` still wins.
+    """
+    from policies.pipeline import load_run_config
+    from robot.config import replace
+
+    if base_run is None or not (base_run / "config.yaml").is_file():
+        return cfg
+    run_cfg = load_run_config(base_run)
+    if run_cfg.task.name != task:
+        return cfg
+    return replace(cfg, env={**run_cfg.task.env, **cfg.env})
+
+
 def run(args: argparse.Namespace) -> int:
     """Fine-tune; prints progress, the paths written and the base vs fine-tuned table."""
     from policies.finetune.trainer import RUN_META, FinetuneInputError, Finetuner, plot_curves
@@ -61,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
                 raise FinetuneInputError(f"{out} is a --method {prev.get('method')} run, not {args.method}; "
                                          "resume it with that method or pass a new --out")
         try:
-            ckpt, _ = resolve_checkpoint(args.checkpoint)
+            ckpt, base_run = resolve_checkpoint(args.checkpoint)
         except FileNotFoundError as e:
             raise FinetuneInputError(str(e)) from None
         cfg = load_finetune_config(args.method, args.config, args.set)
+        cfg = with_base_task_env(cfg, base_run, args.task)
         set_torch_threads(args.threads)
         tuner = Finetuner(cfg, ckpt, args.task, out, resume=args.resume, progress=not args.no_progress)
     except FinetuneInputError as e:
