@@ -132,6 +132,8 @@ def main() -> int:
     parser.add_argument("--residual-steps", type=int, default=30000)
     parser.add_argument("--na-steps", type=int, default=10000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--noise-seeds", type=int, nargs="+", default=None,
+                        help="seeds of the (slow) noise-steering runs; default: --seeds")
     parser.add_argument("--methods", nargs="+", default=["noise", "residual", "noise_na"],
                         choices=["noise", "residual", "noise_na"])
     parser.add_argument("--n-envs", type=int, default=8)
@@ -168,7 +170,7 @@ def main() -> int:
               "base": base_rec, "bare_env_steps_per_s": bare_env_rate(args.n_envs, 500), "runs": []}
     budgets = {"noise": args.noise_steps, "residual": args.residual_steps, "noise_na": args.na_steps}
     for method in args.methods:
-        for seed in args.seeds:
+        for seed in (args.noise_seeds or args.seeds) if method.startswith("noise") else args.seeds:
             rec = run_method(method, seed, ckpt, work, budgets[method], args)
             rec["overhead_vs_bare_env"] = report["bare_env_steps_per_s"] / rec["loop_env_steps_per_s"]
             report["runs"].append(rec)
