@@ -97,6 +97,7 @@ def run_method(name: str, seed: int, ckpt: Path, work: Path, steps: int, args: a
     method = "noise" if name.startswith("noise") else name
     if name == "noise_na":
         sets.append("sac.variant=na")
+    sets += args.set_noise if method == "noise" else args.set_residual
     cfg = load_finetune_config(method, None, sets)
     out = work / f"{name}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)
@@ -141,6 +142,8 @@ def main() -> int:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--base-episodes", type=int, default=50)
     parser.add_argument("--out", default="benchmarks/results/finetune.json")
+    parser.add_argument("--set-noise", nargs="*", default=[], help="extra key=value for the noise preset")
+    parser.add_argument("--set-residual", nargs="*", default=[], help="extra key=value for the residual preset")
     parser.add_argument("--base-only", action="store_true", help="train and measure the base, write nothing")
     args = parser.parse_args()
     import torch
