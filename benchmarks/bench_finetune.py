@@ -3,8 +3,9 @@
 1. Base policy: collect scripted demos (`robot collect`), train a flow policy from
    the peg_insert_flow_privileged preset (PRIVILEGED state: joints + peg and socket
    poses from the simulator; a sim-only RL experiment) with an MLP flow head sized
-   for a CPU (cached in --work). --demos / --base-steps place it in the issue's
-   30-70% band; --base-only stops after measuring it.
+   for a CPU (cached in --work). --demos / --base-steps are meant to place it in the
+   issue's 30-70% band (150 / 15,000 gave 1/50: see BENCHMARKS.md); --base-only
+   stops after measuring it.
 2. Base success on held-out seeds (the "do nothing" line).
 3. For each method (residual PPO, DSRL-SAC and DSRL-NA noise steering) and seed: `Finetuner` for
    its env-step budget, evaluating every --eval-every env steps; env steps and
@@ -12,8 +13,10 @@
 4. Step cost: bare VectorEnv steps/s (no policy) vs the fine-tuning loop's env
    steps/s, and where the loop's time goes (env, base inference, actor, updates, eval).
 
-    python benchmarks/bench_finetune.py                         # -> benchmarks/results/finetune.json
-    python benchmarks/bench_finetune.py --noise-steps 20000 --residual-steps 20000 --na-steps 5000 --seeds 0 1 2
+    python benchmarks/bench_finetune.py --work runs/bfp --demos 150 --base-steps 15000 --base-only
+    python benchmarks/bench_finetune.py --work runs/bfp --demos 150 --base-steps 15000 --methods residual noise \
+        --residual-steps 150000 --noise-steps 30000 --seeds 0 1 2 --noise-seeds 0 --eval-every 15000
+        # -> benchmarks/results/finetune.json (the BENCHMARKS.md command)
 """
 
 from __future__ import annotations
