@@ -108,6 +108,8 @@ class FinetuneConfig:
     privileged_critic: critics also see the env's privileged object state
         (asymmetric actor-critic); actors only ever see the base policy's inputs.
     settle_ticks: success must hold that many ticks to count (as evaluation).
+    absorbing_success: value a held success as staying there forever (rollout.Wave);
+        off, succeeding ends the episode's positive shaped rewards and RL avoids it.
     """
 
     method: Literal["residual", "noise"] = "residual"
@@ -120,6 +122,7 @@ class FinetuneConfig:
     eval_seed: int = 100_000
     checkpoint_every: int = 10_000
     settle_ticks: int = 5
+    absorbing_success: bool = True
     privileged_critic: bool = True
     final_episodes: int = 50
     env: dict = field(default_factory=dict)

@@ -58,9 +58,9 @@ class DSRLSAC(nn.Module):
     """Critics, targets, temperature and optimizers; `collect` runs a wave, updating as it goes."""
 
     def __init__(self, policy: NoiseSteeredPolicy, cfg: SACConfig, critic_extra: int,
-                 privileged_critic: bool = True) -> None:
+                 privileged_critic: bool = True, absorbing_success: bool = True) -> None:
         super().__init__()
-        self.cfg, self.privileged_critic = cfg, privileged_critic
+        self.cfg, self.privileged_critic, self.absorbing_success = cfg, privileged_critic, absorbing_success
         self._policy = [policy]  # not a submodule: the policy is checkpointed on its own
         nd = policy.noise_dim
         cin = policy.features.dim + critic_extra
@@ -119,7 +119,7 @@ class DSRLSAC(nn.Module):
                 timing: Timing) -> dict[str, Any]:
         """One wave of chunk-level RL steps, with `utd` updates per new transition once warm."""
         pol, cfg = self.policy, self.cfg
-        wave = Wave(vec, pol, seeds)
+        wave = Wave(vec, pol, seeds, cfg.gamma if self.absorbing_success else 0.0)
         te = pol.spec.n_action_steps
         ticks = 0
         timing.tic("base")

@@ -48,9 +48,9 @@ class ResidualPPO(nn.Module):
     """The PPO learner: value net, optimizers, normalizers; `collect` then `update` per iteration."""
 
     def __init__(self, policy: ResidualPolicy, cfg: PPOConfig, critic_extra: int, progressive_steps: int = 0,
-                 privileged_critic: bool = True) -> None:
+                 privileged_critic: bool = True, absorbing_success: bool = True) -> None:
         super().__init__()
-        self.policy, self.cfg = policy, cfg
+        self.policy, self.cfg, self.absorbing_success = policy, cfg, absorbing_success
         self.progressive_steps, self.privileged_critic = progressive_steps, privileged_critic
         da = policy.spec.action_dim
         self.value = mlp([policy.features.dim + da + critic_extra, *cfg.value_hidden, 1])
@@ -68,7 +68,7 @@ class ResidualPPO(nn.Module):
                 timing: Timing) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """One wave -> (flat transitions of live steps, stats: successes, returns, lengths, env_steps)."""
         pol, cfg = self.policy, self.cfg
-        wave = Wave(vec, pol, seeds)
+        wave = Wave(vec, pol, seeds, cfg.gamma if self.absorbing_success else 0.0)
         p_on = 1.0 if self.progressive_steps <= 0 else min(1.0, env_steps / self.progressive_steps)
         keys = ("feats", "abase", "cf", "u", "logp", "on", "v", "rew", "live", "terminal", "ended")
         buf: dict[str, list] = {k: [] for k in keys}

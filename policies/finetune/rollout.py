@@ -55,10 +55,19 @@ class Timing:
 
 
 class Wave:
-    """One lockstep episode of every env: reset with seeds, keep the To-step history, read stats."""
+    """One lockstep episode of every env: reset with seeds, keep the To-step history, read stats.
 
-    def __init__(self, vec: Any, policy: Any, seeds: list[int]) -> None:
-        self.vec, self.policy = vec, policy
+    absorbing_gamma > 0: an episode that ends by holding success is an absorbing
+    success state, not a dead end. The env freezes there (reward 0 afterwards), but
+    the per-step rewards of a grasped, inserted peg are positive, so a plain
+    terminal would make succeeding worth less than hovering just short of it until
+    the time limit, and RL learns to avoid success. The learner's reward at that tick
+    gets `gamma / (1 - gamma) * max(r, 0)`: the value of staying in the success
+    state forever. `returns` (the figures) stay the env's own rewards.
+    """
+
+    def __init__(self, vec: Any, policy: Any, seeds: list[int], absorbing_gamma: float = 0.0) -> None:
+        self.vec, self.policy, self.absorbing_gamma = vec, policy, absorbing_gamma
         obs, _ = vec.reset(seed=seeds)
         policy.reset()
         self.hist: deque = deque([obs] * policy.spec.n_obs_steps, maxlen=policy.spec.n_obs_steps)
@@ -79,6 +88,9 @@ class Wave:
         # success held (stop on success) ends the task: terminal like an env termination
         terminal = live & (term | self.vec.succeeded)
         ended = live & self.vec.done
+        if self.absorbing_gamma > 0:
+            g = self.absorbing_gamma
+            rew = np.where(live & self.vec.succeeded, rew + g / (1.0 - g) * np.maximum(rew, 0.0), rew)
         return live, rew, terminal, ended
 
 

@@ -135,10 +135,10 @@ class Finetuner:
         if cfg.method == "residual":
             self.policy: Any = ResidualPolicy(base, cfg.residual)
             self.learner: Any = ResidualPPO(self.policy, cfg.ppo, extra, cfg.residual.progressive_steps,
-                                            cfg.privileged_critic)
+                                            cfg.privileged_critic, cfg.absorbing_success)
         else:
             self.policy = NoiseSteeredPolicy(base, cfg.noise)
-            self.learner = DSRLSAC(self.policy, cfg.sac, extra, cfg.privileged_critic)
+            self.learner = DSRLSAC(self.policy, cfg.sac, extra, cfg.privileged_critic, cfg.absorbing_success)
         self.limit = episode_limit(self.vec.envs[0], cfg.max_steps)
         self.env_steps, self.waves, self.wall_s, self.next_eval, self.next_ckpt = 0, 0, 0.0, 0, cfg.checkpoint_every
         self.timing = Timing()

@@ -191,3 +191,39 @@ def test_progressive_exploration_starts_with_the_residual_off(lift_base):
         vec.close()
     assert stats["env_steps"] == 20 and not flat["on"].any()
     assert all(torch.equal(a, b) for a, b in zip(before, res.actor.parameters(), strict=True))
+
+
+class _SucceedAtTick:
+    """Two envs paying +2 a tick; env 0 holds success (and freezes) at tick 3, env 1 never does."""
+
+    num_envs = 2
+
+    def reset(self, seed=None):
+        self.t, self.done, self.succeeded = 0, np.zeros(2, bool), np.zeros(2, bool)
+        return {"state": np.zeros((2, 1), np.float32)}, {}
+
+    def step(self, actions):
+        self.t += 1
+        rew = np.where(self.done, 0.0, 2.0).astype(np.float32)
+        if self.t == 3:
+            self.succeeded[0] = self.done[0] = True
+        return {"state": np.zeros((2, 1), np.float32)}, rew, np.zeros(2, bool), np.zeros(2, bool), {}
+
+
+def test_held_success_is_absorbing_not_a_dead_end():
+    """With positive shaped rewards, a plain terminal at success is worth less than not succeeding;
+    the learner's reward at the success tick carries the success state's value forever,
+    while the reported returns stay the env's own."""
+    from types import SimpleNamespace
+
+    from policies.finetune.rollout import Wave
+
+    pol = SimpleNamespace(spec=SimpleNamespace(n_obs_steps=1), reset=lambda: None)
+    wave = Wave(_SucceedAtTick(), pol, [0, 1], absorbing_gamma=0.9)
+    rews = [wave.step(np.zeros((2, 1)))[1] for _ in range(3)]
+    live, rew, terminal, ended = wave.step(np.zeros((2, 1)))
+    assert rews[1].tolist() == [2.0, 2.0] and rews[2][0] == pytest.approx(2.0 + 0.9 / 0.1 * 2.0)
+    assert rews[2][1] == 2.0 and wave.returns.tolist() == [6.0, 8.0]
+    assert live.tolist() == [False, True] and rew[1] == 2.0
+    plain = Wave(_SucceedAtTick(), pol, [0, 1])
+    assert [plain.step(np.zeros((2, 1)))[1][0] for _ in range(3)] == [2.0, 2.0, 2.0]
