@@ -41,6 +41,7 @@ SUITES = {
     "place_cameras": ("so101_place", "so101_place_flow", 200, None, {"": {}}),
     "peg_cameras": ("peg_insert", "peg_insert_flow", 200, None, {"": {}}),
     "pusht": ("pusht", "pusht_flow", 200, 2500, {"": {}}),
+    "pusht_image": ("pusht", "pusht_flow_image", 200, None, {"": {}}),
     "vla": ("so101_multi", "so101_multi_vla", 400, 5000, VLA_SPLITS),
     "vla_privileged": ("so101_multi", "so101_multi_vla_privileged", 400, 5000, VLA_SPLITS),
 }
@@ -140,7 +141,7 @@ def main() -> int:
     t0 = time.perf_counter()
     report = {"benchmark": "bench_success", "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
               f"torch {torch.__version__}, {args.threads} thread(s)", "suites": {}}
-    for name in args.suite or [n for n in SUITES if n not in ("vla", "place_cameras", "peg_cameras")]:  # ask for these: 12 min to 2 h each
+    for name in args.suite or [n for n in SUITES if n not in ("vla", "place_cameras", "peg_cameras", "pusht_image")]:  # ask for these: 12 min to 2 h each
         report["suites"][name] = run_suite(name, args.demos, args.steps, args.episodes, out, args.threads,
                                            extra=args.set)
         print(f"{name}: {json.dumps(report['suites'][name]['results'])}", file=sys.stderr)
