@@ -15,7 +15,7 @@ step does not depend on how good the base is):
    a residual acts every tick, so the deploy runs it synchronously, the base's
    chunk planning included, where the base and noise steering run async.
 
-    python benchmarks/bench_demo_finetune_cost.py      # -> benchmarks/results/demo_finetune_cost.json
+    python benchmarks/bench_demo_finetune_cost.py      # -> benchmarks/results/bench_demo_finetune_cost.json
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--final-episodes", type=int, default=10)
     parser.add_argument("--deploy-episodes", type=int, default=2, help="twin episodes per policy (0: none)")
     parser.add_argument("--methods", nargs="+", default=["residual", "noise"], choices=["residual", "noise"])
-    parser.add_argument("--out", default="benchmarks/results/demo_finetune_cost.json")
+    parser.add_argument("--out", default="benchmarks/results/bench_demo_finetune_cost.json")
     args = parser.parse_args()
     import torch
 

@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--method", default=DEFAULT_FINETUNE, choices=("noise", "residual"))
     parser.add_argument("--steps", type=int, default=DEFAULT_FINETUNE_STEPS, help="env steps per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--out", default="benchmarks/results/demo_finetune_seeds.json")
+    parser.add_argument("--out", default="benchmarks/results/bench_demo_finetune_seeds.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     demo = Path(args.demo)

@@ -16,7 +16,7 @@
     python benchmarks/bench_finetune.py --work runs/bfp --demos 150 --base-steps 15000 --base-only
     python benchmarks/bench_finetune.py --work runs/bfp --demos 150 --base-steps 15000 --methods residual noise \
         --residual-steps 150000 --noise-steps 30000 --seeds 0 1 2 --noise-seeds 0 --eval-every 15000
-        # -> benchmarks/results/finetune.json (the BENCHMARKS.md command)
+        # -> benchmarks/results/bench_finetune.json (the BENCHMARKS.md command)
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=10000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--base-episodes", type=int, default=50)
-    parser.add_argument("--out", default="benchmarks/results/finetune.json")
+    parser.add_argument("--out", default="benchmarks/results/bench_finetune.json")
     parser.add_argument("--set-noise", nargs="*", default=[], help="extra key=value for the noise preset")
     parser.add_argument("--set-residual", nargs="*", default=[], help="extra key=value for the residual preset")
     parser.add_argument("--base-only", action="store_true", help="train and measure the base, write nothing")

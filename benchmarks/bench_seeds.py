@@ -7,7 +7,7 @@ Each seed is its own `benchmarks/bench_success.py` run (same preset and demos,
         benchmarks/results/bench_success_lift_cameras_unet.json \
         benchmarks/results/bench_success_lift_cameras_seed1.json \
         benchmarks/results/bench_success_lift_cameras_seed2.json \
-        --out benchmarks/results/bench_success_lift_cameras_seeds.json
+        --out benchmarks/results/bench_seeds.json
 
 Every input must hold the same task, preset and evaluation episode count, and
 differ only in the training seed; anything else is refused.
@@ -67,7 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", required=True, help="bench_success suite name, e.g. lift_cameras")
     parser.add_argument("inputs", nargs="+", help="bench_success JSON files, one per training seed")
-    parser.add_argument("--out", required=True, help="where the pooled JSON goes")
+    parser.add_argument("--out", default="benchmarks/results/bench_seeds.json", help="where the pooled JSON goes")
     args = parser.parse_args()
     write_results(pool(args.suite, [Path(p) for p in args.inputs]), args.out)
     return 0

@@ -28,7 +28,7 @@ DEFAULT_FINETUNE = "noise"
 DEFAULT_FINETUNE_STEPS = 20_000
 """Env steps of the default demo's fine-tune, sized to the 20-minute budget: collection, 2,000 training steps,
 evaluation and deployment leave a few minutes, and benchmarks/bench_demo_finetune_cost.py measured the stage with
-a camera base at the preset's size (results/demo_finetune_cost.json, shared 2-core CPU at load ~2.6: 3.7 ms per
+a camera base at the preset's size (results/bench_demo_finetune_cost.json, shared 2-core CPU at load ~2.6: 3.7 ms per
 env step for residual PPO, 2.6 for noise steering; the before/after table 1.4 s per evaluation episode with a
 residual, which encodes the cameras every tick, 0.64 s with noise steering). 20,000 noise-steering steps are
 then ~0.9 min of training plus ~1.5 min for the 130 evaluation episodes (curve 3 x 10, before/after 2 x 50);

@@ -97,11 +97,30 @@ def parse_env_overrides(items: list[str]) -> dict[str, Any]:
         raise ConfigError(f"--env: {e}") from None
 
 
+def run_task_settings(run_dir: Path | None) -> tuple[str, dict[str, Any]] | None:
+    """(task, task env settings) a run folder was trained or fine-tuned with, or None for a bare checkpoint.
+
+    A `robot train` run keeps them in config.yaml, a `robot finetune` run in
+    finetune.json; eval and finetune start their envs from them, so a policy
+    meets observations of the shape it was trained on without repeated --env flags.
+    """
+    if run_dir is None:
+        return None
+    if (run_dir / "config.yaml").is_file():
+        from policies.pipeline import load_run_config
+
+        run_cfg = load_run_config(run_dir)
+        return run_cfg.task.name, dict(run_cfg.task.env)
+    if (run_dir / "finetune.json").is_file():
+        tuned = json.loads((run_dir / "finetune.json").read_text())
+        return tuned["task"], dict(tuned["config"].get("env", {}))
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate; prints the summary and the paths written; returns 0."""
     from policies.checkpoint import load_policy
     from policies.eval import EvalConfig, evaluate, make_envs, state_only_overrides
-    from policies.pipeline import load_run_config
     from policies.plots import plot_run
     from policies.preflight import check_policy_on_task
     from robot.cli.liveview import ViewError, make_observers, resolve_view
@@ -110,15 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     ckpt, run_dir = resolve_checkpoint(args.checkpoint)
     task, env_overrides = args.task, parse_env_overrides(args.env)
-    if run_dir is not None and (run_dir / "config.yaml").is_file():
-        run_cfg = load_run_config(run_dir)
-        if task is None:
-            task = run_cfg.task.name
-            env_overrides = {**run_cfg.task.env, **env_overrides}
-    elif run_dir is not None and (run_dir / "finetune.json").is_file() and task is None:
-        tuned = json.loads((run_dir / "finetune.json").read_text())  # a `robot finetune` run: its task and envs
-        task = tuned["task"]
-        env_overrides = {**tuned["config"].get("env", {}), **env_overrides}
+    settings = run_task_settings(run_dir)
+    if settings is not None and task is None:
+        task = settings[0]
+        env_overrides = {**settings[1], **env_overrides}
     if task is None:
         raise ConfigError("--task is required when the checkpoint is not inside a `robot train` run folder")
     out = Path(args.out) if args.out else (run_dir or ckpt) / "eval"

@@ -46,20 +46,18 @@ def load_finetune_config(method: str, preset: str | None, overrides: list[str]):
 
 
 def with_base_task_env(cfg, base_run: Path | None, task: str):  # noqa: ANN001, ANN201 - FinetuneConfig
-    """`cfg` whose `env` starts from the base's `robot train` run settings (image size, privileged state) on its task.
+    """`cfg` whose `env` starts from the base run's task settings (image size, privileged state) on its task.
 
     The base was trained on observations of that shape, so the fine-tuning envs must give the same;
     `--set env.key=...` still wins.
     """
-    from policies.pipeline import load_run_config
+    from robot.cli.eval_cmd import run_task_settings
     from robot.config import replace
 
-    if base_run is None or not (base_run / "config.yaml").is_file():
+    settings = run_task_settings(base_run)
+    if settings is None or settings[0] != task:
         return cfg
-    run_cfg = load_run_config(base_run)
-    if run_cfg.task.name != task:
-        return cfg
-    return replace(cfg, env={**run_cfg.task.env, **cfg.env})
+    return replace(cfg, env={**settings[1], **cfg.env})
 
 
 def run(args: argparse.Namespace) -> int:
