@@ -7,6 +7,7 @@ End-effector devices (keyboard, gamepad, SpaceMouse) go through a mapper
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from robot.errors import UnknownNameError
@@ -39,7 +40,7 @@ def make_teleop(
       for the keyboard, {"device": "/dev/input/event5"} for the gamepad).
     step_m: metres per unit of device reading per tick (end-effector devices).
     """
-    from robot.config import from_dict
+    from robot.config import ConfigError, from_dict
 
     opts = dict(options or {})
     if name not in TELEOPS:
@@ -47,9 +48,15 @@ def make_teleop(
     if name == "scripted":
         from hardware.teleop.scripted import make_scripted
 
-        if opts:
-            raise ValueError(f"teleop 'scripted' takes no device options, got {sorted(opts)}")
-        return make_scripted(task or env.body_spec.name, env, seed=seed)
+        # noise (rad): Gaussian noise on the expert's joint targets; its grasps then sometimes
+        # slip and it re-plans, so the demos show recoveries (successful episodes only are kept)
+        unknown = sorted(set(opts) - {"noise"})
+        if unknown:
+            raise ConfigError(f"teleop 'scripted' takes only the option noise=<rad>, got {unknown}")
+        noise = opts.get("noise", 0.0)
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (math.isfinite(noise) and noise >= 0.0):
+            raise ConfigError(f"teleop 'scripted': noise={opts['noise']!r} must be a number >= 0 (rad)")
+        return make_scripted(task or env.body_spec.name, env, seed=seed, **({"noise": noise} if noise else {}))
     if name == "leader":
         import sys
 

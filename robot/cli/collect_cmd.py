@@ -171,6 +171,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         # an unknown task or a wrong --env-opt raises a UserError: robot.cli.main prints it (exit 2)
         env = _build_env(args.task, args.images, parse_overrides(args.env_opt))
+    try:  # a wrong --teleop-opt is refused before the store is created
+        teleop = make_teleop(args.teleop, env, task=args.task, seed=args.seed, step_m=args.step_m,
+                             options=parse_overrides(args.teleop_opt))
+    except BaseException:
+        _close(env)
+        raise
     spec = env.body_spec
     obs_keys, specs = store_keys(spec)
     try:
@@ -185,8 +191,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out} already holds {done} successful {args.task} episodes (>= {args.episodes}); nothing to do")
         _close(env)
         return 0
-    teleop = make_teleop(args.teleop, env, task=args.task, seed=args.seed, step_m=args.step_m,
-                         options=parse_overrides(args.teleop_opt))
     max_steps = args.max_steps or int(getattr(getattr(env, "config", None), "max_steps", 0) or 600)
     # A source without buttons (leader arm with no event keyboard) cannot press start.
     wait = interactive and bool(getattr(teleop, "has_events", True))

@@ -67,3 +67,18 @@ def test_grasp_choices_are_multimodal():
         k = int(round((expert.yaw - 0.3) / (np.pi / 2))) % 4
         offsets.add(k)
     assert len(offsets) >= 2, offsets
+
+
+def test_scripted_teleop_passes_noise_to_the_expert_and_refuses_bad_options():
+    from hardware.teleop import make_teleop
+
+    env = make_env("so101_lift", cameras=[])
+    obs, _ = env.reset(seed=5)
+    clean = make_teleop("scripted", env, task="so101_lift", seed=0)
+    noisy = make_teleop("scripted", env, task="so101_lift", seed=0, options={"noise": 0.02})
+    clean.reset(obs)
+    noisy.reset(obs)
+    assert not np.allclose(clean.get_action(obs).action[:5], noisy.get_action(obs).action[:5])
+    for bad in ({"noise": -0.1}, {"noise": "loud"}, {"noise": float("nan")}, {"speed": 0.1}):
+        with pytest.raises(ValueError, match="noise"):
+            make_teleop("scripted", env, task="so101_lift", options=bad)
