@@ -1,6 +1,6 @@
 """`robot demo`: the main job. Collect demos, train, evaluate in sim, fine-tune with RL, deploy on the twin.
 
-    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 demos, noise-steering RL
+    robot demo                                  # so101_lift, cameras + joints, flow policy, 200 + 200 demos, noise-steering RL
     robot demo --episodes 200 --steps 6000      # scale it
     robot demo --finetune noise --finetune-steps 40000      # DSRL noise steering instead; `none` skips the stage
     robot demo --task pusht --policy diffusion --out runs/demo_pusht
@@ -40,6 +40,9 @@ from robot.cli.threads import THREADS_HELP
 DEFAULT_TASK = "so101_lift"
 DEFAULT_POLICY = "flow"
 VLA_TASK = "so101_multi"
+RECOVERY_NOISE = 0.02
+"""rad of expert joint-target noise in the recovery demos: on so101_lift from cameras, 200 clean + 200
+such demos lifted success from 68/100 (400 clean) to 96/100 (BENCHMARKS.md, "Policies from cameras")."""
 """The language-conditioned task: a VLA needs instructions, which so101_lift does not give."""
 
 
@@ -51,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"policy family (default {DEFAULT_POLICY})")
     parser.add_argument("--config", help="pipeline preset to use instead of configs/pipelines/<task>_<policy>.yaml")
     parser.add_argument("--episodes", type=int, default=200, help="scripted demonstrations to collect")
+    parser.add_argument("--recovery-episodes", type=int, default=None,
+                        help="then this many more from the expert with noise on its joint targets, whose slipped "
+                             "grasps and re-plans show the policy recoveries (default: --episodes on the arm tasks, "
+                             "0 elsewhere)")
+    parser.add_argument("--recovery-noise", type=float, default=RECOVERY_NOISE,
+                        help=f"those demos' joint-target noise, rad (default {RECOVERY_NOISE})")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--eval-episodes", type=int, default=None,
                         help="evaluation rollouts (default: the preset's eval.episodes)")
@@ -141,8 +150,14 @@ def run(args: argparse.Namespace) -> int:
         from sim.registry import env_class
 
         env_class(args.task)  # an unknown task is an error now, not after a store is created
-    if args.episodes < 1 or args.deploy_episodes < 0 or args.finetune_steps < 1:
-        raise UserError("--episodes and --finetune-steps must be >= 1 and --deploy-episodes >= 0")
+    if args.recovery_episodes is None:
+        args.recovery_episodes = args.episodes if _twin_supports(args.task) else 0
+    if args.episodes < 1 or args.deploy_episodes < 0 or args.finetune_steps < 1 or args.recovery_episodes < 0:
+        raise UserError("--episodes and --finetune-steps must be >= 1, --deploy-episodes and "
+                        "--recovery-episodes >= 0")
+    if args.recovery_episodes and not args.recovery_noise > 0:
+        raise UserError(f"--recovery-noise must be > 0 rad (got {args.recovery_noise}); "
+                        "--recovery-episodes 0 skips the recovery demos")
     video_size = parse_video_size(args.video_size)
     preset, policy_preset = pick_preset(args.task, args.policy, args.config)
     overrides = [f"task.name={args.task}", f"train.seed={args.seed}", f"train.num_threads={args.threads}"]
@@ -175,18 +190,26 @@ def run(args: argparse.Namespace) -> int:
     n_stages = 3 + finetune + deploy
     minutes: dict[str, float] = {}
 
-    _stage(1, n_stages, f"collecting {args.episodes} scripted demos of {args.task} -> {store_path}")
-    collect_args = ["collect", "--task", args.task, "--teleop", "scripted", "--episodes", str(args.episodes),
+    recovery = (f" + {args.recovery_episodes} with {args.recovery_noise} rad of expert noise (recoveries)"
+                if args.recovery_episodes else "")
+    _stage(1, n_stages, f"collecting {args.episodes} scripted demos{recovery} of {args.task} -> {store_path}")
+    collect_args = ["collect", "--task", args.task, "--teleop", "scripted",
                     "--out", str(store_path), *_env_opts(cfg.task.env)]
     if args.no_progress:
         collect_args.append("--no-progress")
     if images:
         collect_args.append("--images")
-    with contextlib.redirect_stdout(sys.stderr):  # stdout keeps only the closing table
-        rc = robot_main(collect_args)
-    if rc != 0:
-        print(f"robot demo: collection failed (exit {rc})", file=sys.stderr)
-        return rc
+    # clean demos first, then the noisy ones; each call resumes a store that was cut short
+    phases = [["--episodes", str(args.episodes)]]
+    if args.recovery_episodes:
+        phases.append(["--episodes", str(args.episodes + args.recovery_episodes),
+                       "--teleop-opt", f"noise={args.recovery_noise}"])
+    for phase in phases:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout keeps only the closing table
+            rc = robot_main([*collect_args, *phase])
+        if rc != 0:
+            print(f"robot demo: collection failed (exit {rc})", file=sys.stderr)
+            return rc
     minutes["collect"] = (time.perf_counter() - t0) / 60.0
 
     t = time.perf_counter()

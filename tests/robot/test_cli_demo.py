@@ -27,7 +27,8 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert results["task"] == "so101_lift" and results["policy"] == "flow"
-    assert results["n_demos"] == 2 and results["train_steps"] == 2 and results["eval_episodes"] == 2
+    # 2 clean demos, then (on an arm task, by default) as many recovery demos from the noisy expert
+    assert results["n_demos"] == 4 and results["train_steps"] == 2 and results["eval_episodes"] == 2
     # Two training steps of a tiny net cannot lift the cube in 12 ticks (the expert needs ~55):
     # the report must say 0/2 with the Wilson interval of 0/2, the same counts as eval.json.
     evaluated = json.loads((out / "eval" / "eval.json").read_text())
@@ -69,7 +70,7 @@ def test_demo_collects_trains_evaluates_deploys_and_reports(tmp_path, capsys):
     again_args[again_args.index("--deploy-episodes") + 1] = "0"
     assert main(again_args) == 0
     again = json.loads((out / "results.json").read_text())
-    assert again["n_demos"] == 2 and again["train_steps"] == 2 and again["deploy"] is None
+    assert again["n_demos"] == 4 and again["train_steps"] == 2 and again["deploy"] is None
     assert again["finetune"]["reused"] and again["finetune"]["after"] == tuned["after"]
     # more fine-tune steps on the same folder resume the fine-tune from its checkpoint (not a new run)
     more_args = list(again_args)

@@ -72,6 +72,9 @@ def _cases(root, store, run) -> list[list[str]]:
         ["demo", "--finetune.nope=1", "--out", str(root / "demo")],
         ["demo", "--set", "finetune.ppo.lr=fast", "--out", str(root / "demo")],
         ["demo", "--finetune-steps", "0", "--out", str(root / "demo")],
+        ["demo", "--recovery-episodes", "-1", "--out", str(root / "demo")],
+        ["demo", "--recovery-noise", "0", "--out", str(root / "demo")],
+        ["collect", "--task", "so101_lift", "--teleop-opt", "noise=-1", "--out", str(root / "c.zarr")],
         ["serve", "--policy", str(store)],
     ]
 
@@ -89,6 +92,7 @@ def test_every_user_mistake_is_one_message_and_exit_2(world, capsys):
         # the headline alone, or a preflight report: "  - <problem>" items, then "fix:"/"or" lines
         assert len(lines) == 1 or (lines[1].startswith("  - ") and all(
             ln.startswith(("  - ", "fix:", "or ")) for ln in lines[1:])), (argv, lines)
+    assert not (root / "c.zarr").exists()  # a wrong --teleop-opt is refused before the store is created
 
 
 def test_debug_adds_the_traceback(world, capsys):
