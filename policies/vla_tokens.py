@@ -13,7 +13,10 @@ Tokens of one observation window (B = batch, To = observation steps):
   without a pose suffix, the arm joints, form one `proprio` token). Groups with
   the same fields share one projection (red, green and blue are encoded alike;
   the learned slot of each token is its identity, what a colour word matches);
-- patch tokens: a grid per camera per step from the small GroupNorm ResNet;
+- image tokens per camera per step from the small GroupNorm ResNet: a grid of
+  average-pooled patches, or (`image_tokens: keypoints`) one token per learned
+  spatial-softmax keypoint, its expected (x, y) and the features it attends to
+  (what is there and exactly where, e.g. the red cube's centre);
 - language: the frozen MiniLM sentence embedding, standardized per dimension,
   gives one language token, `language_queries` query tokens and a vector z.
   The queries cross-attend over the object / patch tokens (the pointer) and join
@@ -90,8 +93,16 @@ class GroundedTrunk(nn.Module):
         self.shared = ecfg.shared_image_encoder
         cams = ["shared"] if (self.image_keys and self.shared) else [camera_of(k) for k in self.image_keys]
         self.backbones = nn.ModuleDict({c: ResNetBackbone(ecfg.image_channels, ecfg.image_groups) for c in cams})
-        self.image_proj = nn.ModuleDict({c: nn.Linear(ecfg.image_channels[-1], d) for c in cams})
-        n_ctx = self.to * (len(self.groups) + len(self.image_keys) * self.grid**2)
+        self.keypoints = vcfg.image_tokens == "keypoints"
+        c_out = ecfg.image_channels[-1]
+        if self.keypoints:
+            self.n_image_tokens = vcfg.image_tokens_per_camera
+            self.keypoint_logits = nn.ModuleDict({c: nn.Conv2d(c_out, self.n_image_tokens, 1) for c in cams})
+            self.image_proj = nn.ModuleDict({c: _mlp(c_out + 2, d) for c in cams})
+        else:
+            self.n_image_tokens = self.grid**2
+            self.image_proj = nn.ModuleDict({c: nn.Linear(c_out, d) for c in cams})
+        n_ctx = self.to * (len(self.groups) + len(self.image_keys) * self.n_image_tokens)
         self.n_queries = vcfg.language_queries
         self.ctx_slots = nn.Parameter(torch.randn(1, n_ctx, d) * vcfg.slot_init)  # each token's identity
         self.lead_slots = nn.Parameter(torch.randn(1, 1 + self.n_queries, d) * 0.02)
@@ -116,12 +127,24 @@ class GroundedTrunk(nn.Module):
         self.last_pointer: torch.Tensor | None = None  # (B, Q, n_ctx) attention of the latest call (probes)
 
     def _image_tokens(self, key: str, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, To, H, W, 3) -> (B, To * grid^2, d)."""
+        """uint8 (B, To, H, W, 3) -> (B, To * n_image_tokens, d)."""
         b, t = frames.shape[:2]
         cam = "shared" if self.shared else camera_of(key)
         x = images_to_float(crop_images(frames.flatten(0, 1), self.crop_ratio, random=self.training))
-        feat = F.adaptive_avg_pool2d(self.backbones[cam](x), self.grid)  # (B*To, C, g, g)
-        return self.image_proj[cam](feat.flatten(2).transpose(1, 2)).reshape(b, t * self.grid**2, -1)
+        feat = self.backbones[cam](x)  # (B*To, C, h, w)
+        if self.keypoints:
+            n, _, h, w = feat.shape
+            attn = torch.softmax(self.keypoint_logits[cam](feat).flatten(2), dim=-1)  # (N, K, h*w)
+            ys = torch.linspace(-1.0, 1.0, h, device=feat.device, dtype=attn.dtype)
+            xs = torch.linspace(-1.0, 1.0, w, device=feat.device, dtype=attn.dtype)
+            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+            xy = attn @ torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)  # (N, K, 2) expected position
+            what = attn @ feat.flatten(2).transpose(1, 2)  # (N, K, C) the features each keypoint attends to
+            tokens = self.image_proj[cam](torch.cat([what, xy], dim=-1))
+        else:
+            pooled = F.adaptive_avg_pool2d(feat, self.grid)  # (B*To, C, g, g)
+            tokens = self.image_proj[cam](pooled.flatten(2).transpose(1, 2))
+        return tokens.reshape(b, t * self.n_image_tokens, -1)
 
     def context_tokens(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Object and patch tokens with their slots: (B, n_ctx, d), step-major per source."""

@@ -195,15 +195,17 @@ def test_grounded_vla_follows_the_colour_word_and_the_goal_word():
     assert policy.encoder.last_pointer.shape == (n, 2, 4)
 
 
-@pytest.mark.parametrize("preset", ["so101_multi_vla", "so101_multi_vla_privileged"])
-def test_so101_multi_presets_build_grounded_tokens_and_step_the_real_env(preset):
-    # The deployable preset reads joints + front + wrist cameras (patch tokens); the control reads
-    # privileged state, grouped into proprio, red, green, blue and bowl tokens by the spec's names.
+@pytest.mark.parametrize(("preset", "image_tokens"), [("so101_multi_vla", "patches"), ("so101_multi_vla", "keypoints"),
+                                                     ("so101_multi_vla_privileged", "patches")])
+def test_so101_multi_presets_build_grounded_tokens_and_step_the_real_env(preset, image_tokens):
+    # The deployable preset reads joints + front + wrist cameras (16 patch or keypoint tokens each); the
+    # control reads privileged state, grouped into proprio, red, green, blue and bowl tokens by the spec's names.
     from policies.pipeline import load_pipeline
     from sim.registry import make_env
 
     small = ["policy.head.d_model=32", "policy.head.n_layers=1", "policy.head.inference_steps=2",
-             "policy.vla.d_model=32", "policy.vla.n_layers=1", "policy.encoder.image_channels=[8,16]"]
+             "policy.vla.d_model=32", "policy.vla.n_layers=1", "policy.encoder.image_channels=[8,16]",
+             f"policy.vla.image_tokens={image_tokens}"]
     cfg = load_pipeline(preset, small)
     env = make_env(cfg.task.name, **cfg.task.env)
     bs = env.body_spec
@@ -238,3 +240,51 @@ def test_grounding_options_change_the_config_hash_only_when_set():
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=3"]))
     assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=0.02"]))
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=1.0"]))
+
+
+def test_keypoint_tokens_carry_where_the_feature_is():
+    # A keypoint token is (features attended to, expected x, y): an image whose only bright spot moves
+    # moves the keypoint's expected position with it, in the image's own axes.
+    from policies.pipeline import load_pipeline
+    from policies.vla_tokens import GroundedTrunk
+    from robot.config import ConfigError
+
+    cfg = load_pipeline("so101_multi_vla", ["policy.vla.image_tokens=keypoints", "policy.encoder.crop_ratio=1.0"])
+    assert cfg.policy.vla.image_tokens == "keypoints"
+    with pytest.raises(ConfigError, match="grounding"):
+        load_pipeline("so101_multi_vla", ["policy.vla.image_tokens=keypoints", "policy.vla.grounding=false"])
+    with pytest.raises(ConfigError, match="image_tokens"):
+        load_pipeline("so101_multi_vla", ["policy.vla.image_tokens=grid"])
+    trunk = GroundedTrunk.__new__(GroundedTrunk)  # only the image path: backbone -> keypoint tokens
+    torch.nn.Module.__init__(trunk)
+    trunk.shared, trunk.keypoints, trunk.n_image_tokens, trunk.crop_ratio = True, True, 1, 1.0
+    trunk.backbones = torch.nn.ModuleDict({"shared": torch.nn.Identity()})  # the "feature map" is the image
+    trunk.keypoint_logits = torch.nn.ModuleDict({"shared": torch.nn.Conv2d(3, 1, 1)})
+    captured = {}
+    trunk.image_proj = torch.nn.ModuleDict({"shared": _Capture(captured)})
+    with torch.no_grad():
+        trunk.keypoint_logits["shared"].weight.fill_(20.0)
+        trunk.keypoint_logits["shared"].bias.zero_()
+    trunk.eval()
+    positions = []
+    for row, col in ((2, 3), (12, 9)):
+        img = torch.zeros(1, 1, 16, 16, 3, dtype=torch.uint8)
+        img[0, 0, row, col] = 255
+        with torch.no_grad():
+            trunk._image_tokens("images.front", img)
+        positions.append(captured["x"][0, 0, -2:])
+    (x0, y0), (x1, y1) = positions
+    assert x1 > x0 + 0.5 and y1 > y0 + 0.9  # col 3 -> 9 and row 2 -> 12 of 16
+    assert abs(float(x0) - (-1 + 2 * 3 / 15)) < 0.05 and abs(float(y1) - (-1 + 2 * 12 / 15)) < 0.05
+
+
+class _Capture(torch.nn.Module):
+    """Stands in for the token projection: keeps its input (features + x, y) and passes it on."""
+
+    def __init__(self, store: dict) -> None:
+        super().__init__()
+        self.store = store
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.store["x"] = x
+        return x
