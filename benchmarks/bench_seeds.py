@@ -9,8 +9,15 @@ Each seed is its own `benchmarks/bench_success.py` run (same preset and demos,
         benchmarks/results/bench_success_lift_cameras_seed2.json \
         --out benchmarks/results/bench_seeds.json
 
-Every input must hold the same task, preset and evaluation episode count, and
-differ only in the training seed; anything else is refused.
+Every input must hold the same task, preset, evaluation episode count and demos
+(count, recovery demos and their noise), and differ only in the training seed;
+anything else is refused. The recovery recipe (200 clean + 200 noisy demos):
+
+    python benchmarks/bench_seeds.py --suite lift_cameras \
+        benchmarks/results/bench_success_lift_cameras_recovery.json \
+        benchmarks/results/bench_success_lift_cameras_recovery_seed1.json \
+        benchmarks/results/bench_success_lift_cameras_recovery_seed2.json \
+        --out benchmarks/results/bench_seeds_recovery.json
 """
 
 from __future__ import annotations
@@ -45,15 +52,21 @@ def pool(suite: str, paths: list[Path]) -> dict:
         runs.append({"file": str(p), "seed": seed_of(rec["overrides"]), "config_hash": rec["config_hash"],
                      "preset": rec["preset"], "task": rec["task"], "episodes": res["episodes"],
                      "successes": res["successes"], "ci95": res["ci95"], "train_minutes": rec["train_minutes"],
-                     "load_avg_1min_after_training": rec.get("load_avg_1min_after_training")})
-    same = {(r["preset"], r["task"], r["episodes"]) for r in runs}
+                     "load_avg_1min_after_training": rec.get("load_avg_1min_after_training"),
+                     # the demo recipe: clean demos, then noisy (recovery) ones
+                     "n_demos": rec.get("n_demos"), "noisy_demos": rec.get("noisy_demos", 0),
+                     "demo_noise_rad": rec.get("demo_noise_rad", 0.0)})
+    same = {(r["preset"], r["task"], r["episodes"], r["n_demos"], r["noisy_demos"], r["demo_noise_rad"]) for r in runs}
     if len(same) != 1 or len({r["seed"] for r in runs}) != len(runs):
-        raise SystemExit(f"bench_seeds: the runs must share preset, task and episodes and differ in seed: {runs}")
+        raise SystemExit("bench_seeds: the runs must share preset, task, episodes and demos and differ in seed: "
+                         f"{runs}")
     rates = [r["successes"] / r["episodes"] for r in runs]
     wins, n = sum(r["successes"] for r in runs), sum(r["episodes"] for r in runs)
     minutes = [r["train_minutes"] for r in runs]
     # "train_preset", not "preset": each run's own record (with its hash) is checked by test_results_fresh
     return {"benchmark": "bench_seeds", "suite": suite, "train_preset": runs[0]["preset"], "task": runs[0]["task"],
+            "n_demos": runs[0]["n_demos"], "noisy_demos": runs[0]["noisy_demos"],
+            "demo_noise_rad": runs[0]["demo_noise_rad"],
             "seeds": [r["seed"] for r in runs], "per_seed": [{k: v for k, v in r.items() if k != "preset"}
                                                                for r in runs],
             "success_mean": statistics.mean(rates), "success_std": statistics.stdev(rates) if len(rates) > 1 else 0.0,
