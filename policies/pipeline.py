@@ -138,6 +138,7 @@ HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "vla.grounding": False,
     "vla.language_queries": 2,
     "vla.slot_init": 0.02,
+    "vla.image_tokens": "patches",
 }
 """Policy options (`section.name` under `policy`) added after figures were recorded, at the default
 that reproduces the old model: `config_hash` leaves such a field out while it holds this value, so

@@ -240,6 +240,9 @@ def test_grounding_options_change_the_config_hash_only_when_set():
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.language_queries=3"]))
     assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=0.02"]))
     assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.slot_init=1.0"]))
+    assert base == config_hash(load_pipeline("so101_lift_flow", ["policy.vla.image_tokens=patches"]))
+    assert base != config_hash(load_pipeline("so101_lift_flow", ["policy.vla.image_tokens=keypoints",
+                                                                 "policy.vla.grounding=true"]))
 
 
 def test_keypoint_tokens_carry_where_the_feature_is():
