@@ -85,7 +85,7 @@ class SequenceDataset(Dataset):
         val_ratio: float = 0.1,
         seed: int = 0,
         n_action_steps: int | None = None,
-        image_cache_mb: float = 256.0,
+        image_cache_mb: float = 1024.0,
     ) -> None:
         store = store_or_path if isinstance(store_or_path, EpisodeStore) \
             else EpisodeStore.open(store_or_path, readonly=True)
