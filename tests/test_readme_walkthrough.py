@@ -4,7 +4,8 @@ The ```bash block under "## The pipeline, step by step" is parsed (comments
 dropped, `\\` continuations joined) and every `robot ...` line runs in order,
 in-process through `robot.cli.main`, in an empty folder, and must exit 0.
 
-Substitution rule (sizes only; every other flag stays as written):
+Substitution rule (sizes only; every other flag stays as written; a collect with
+    `--teleop-opt noise=...` tops the store up to 4, so the recovery demos are really recorded):
   - `collect`: `--episodes 2`;  `train`: `--train.steps=2` (`=4` with `--resume`)
     and, for a new run, TINY_MODEL overrides that shrink the widths (the preset's
     observation keys, task and windows' meaning stay);  `eval`: 1 episode in 1 env,
@@ -103,6 +104,9 @@ def shrink(argv: list[str]) -> list[str]:
         return _set(argv, "--seed", str(_seed_splitting_both_ways(argv[2], float(argv[argv.index("--val-ratio") + 1]))))
     for flag, value in TINY.get(cmd, {}).items():
         argv = _set(argv, flag, value)
+    if cmd == "collect" and any(a.startswith("noise=") for a in argv):
+        # the recovery line tops the store up to twice its clean demos: 2 more, from the noisy expert
+        argv = _set(argv, "--episodes", "4")
     if cmd == "finetune":  # one short wave, one episode each side of the closing table
         for o in ("env_steps=16", "n_envs=2", "max_steps=8", "eval_every=16", "eval_episodes=1", "final_episodes=1",
                   "sac.batch=8", "sac.warmup_steps=1", "ppo.minibatch=8"):
@@ -171,6 +175,9 @@ def test_readme_pipeline_runs_at_tiny_sizes(tmp_path, monkeypatch, capsys):
     assert not unexpected, f"README lines skipped without being expected: {unexpected}"
     # What the walk-through made: a camera store, a resumed run, its evaluation, a recorded twin deployment.
     assert (tmp_path / "runs/lift/latest").read_text().strip().endswith("step_0000004")
+    from data import EpisodeStore
+
+    assert EpisodeStore.open(tmp_path / "demos.zarr", readonly=True).num_episodes == 4  # 2 clean + 2 recovery
     assert (tmp_path / "runs/lift/eval/eval.json").is_file()
     assert (tmp_path / "runs/deploy/run.zarr").is_dir()
     assert (tmp_path / "back.zarr").is_dir() and (tmp_path / "ep0.rrd").is_file()
